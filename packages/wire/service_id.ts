@@ -537,9 +537,8 @@ function parseIdText(text: string): ServiceId | string {
     if (text.length > 10 || n > 0xffffffff) return "a decimal serviceID must be below 4294967296";
     return ServiceId.fromNumber(n);
   }
-  if (/^[0-9a-fA-F]+$/.test(text) && text.length > 10 && !/[g-zG-Z]/.test(text) && /^[0-9]/.test(text)) {
-    return `expected 64 hex digits, got ${text.length}`;
-  }
+  // Long hex starting with a digit reads as a mistyped 64-digit ID, not a name.
+  if (text.length > 10 && /^[0-9][0-9a-fA-F]*$/.test(text)) return `expected 64 hex digits, got ${text.length}`;
   const err = nameError(text);
   if (err === undefined) return ServiceId.fromName(text);
   return `expected 64 hex digits, 0x-prefixed hex, a decimal number, "default" or a service name (${err})`;
