@@ -75,7 +75,7 @@ export interface ControlOut {
 }
 
 /** Why a flow ended. */
-export type CloseReason = "normal" | "reset" | "refused" | "timeout" | "aborted";
+export type CloseReason = "normal" | "reset" | "refused" | "timeout" | "aborted" | "unreachable";
 
 /** What a flow tells the host, the transport and the application. */
 export type FlowEvent =
@@ -650,6 +650,24 @@ export class SalFlow {
       });
     }
     this.#close("aborted");
+  }
+
+  /**
+   * Ends the flow at once without sending anything, for a reason found
+   * outside the flow (its SYN cannot be routed: `unreachable`).
+   *
+   * @param reason Why the flow ends.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const f = SalFlow.connect(0, { iss: 1, nonce: new Uint8Array(8) });
+   * f.fail("unreachable");
+   * assertEquals(f.pollEvent(), { type: "closed", reason: "unreachable" });
+   * ```
+   */
+  fail(reason: CloseReason): void {
+    this.#close(reason);
   }
 
   /**

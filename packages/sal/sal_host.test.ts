@@ -1,0 +1,267 @@
+import { describe, expect, test } from "bun:test";
+import { emitSal, SAL_SYN, ServiceId, ServicePrefix } from "@serval/wire";
+import type { Locator } from "@serval/wire";
+import { EchoTransport } from "./echo_transport.ts";
+import { SeededRandom } from "./random_source.ts";
+import { SalHost } from "./sal_host.ts";
+import type { HostEvent, OutboundPacket } from "./sal_host.ts";
+
+const loc = (c: number, d: number): Locator => ({ address: new Uint8Array([198, 18, c, d]), port: 0 });
+const key = (l: Locator) => `${l.address.join(".")}:${l.port}`;
+const ONE_WAY = 5_000;
+
+/**
+ * A tiny network for SAL hosts: every locator belongs to one host; a packet
+ * reaches the host owning its destination after a fixed delay. Virtual time.
+ */
+class Net {
+  now = 0;
+  readonly hosts = new Map<string, SalHost>();
+  readonly events = new Map<SalHost, HostEvent[]>();
+  #wire: { at: number; p: OutboundPacket; seq: number }[] = [];
+  #seq = 0;
+  delivered = 0;
+  lost = 0;
+  readonly down = new Set<string>();
+  loss: (p: OutboundPacket) => boolean = () => false;
+
+  add(h: SalHost, ...locs: Locator[]): SalHost {
+    for (const l of locs) this.hosts.set(key(l), h);
+    this.events.set(h, []);
+    return h;
+  }
+
+  #collect(): void {
+    for (const h of new Set(this.hosts.values())) {
+      for (let p = h.pollTransmit(); p; p = h.pollTransmit()) {
+        if (this.loss(p)) {
+          this.lost++;
+          continue;
+        }
+        this.#wire.push({ at: this.now + ONE_WAY, p, seq: this.#seq++ });
+      }
+      for (let e = h.pollEvent(); e; e = h.pollEvent()) this.events.get(h)!.push(e);
+    }
+  }
+
+  run(until = Infinity, maxSteps = 200_000): void {
+    for (let i = 0; i < maxSteps; i++) {
+      this.#collect();
+      let next = Infinity;
+      for (const w of this.#wire) next = Math.min(next, w.at);
+      for (const h of new Set(this.hosts.values())) next = Math.min(next, h.pollTimeout() ?? Infinity);
+      if (next === Infinity || next > until) {
+        if (until !== Infinity) this.now = until;
+        return;
+      }
+      this.now = next;
+      const due = this.#wire.filter((w) => w.at <= this.now).sort((a, b) => a.seq - b.seq);
+      this.#wire = this.#wire.filter((w) => w.at > this.now);
+      for (const { p } of due) {
+        const h = this.hosts.get(key(p.dst));
+        if (!h || this.down.has(key(p.dst))) {
+          this.lost++;
+          continue;
+        }
+        this.delivered++;
+        h.handlePacket(this.now, { bytes: p.bytes, off: 0, len: p.bytes.length, src: p.src ?? p.dst, dst: p.dst });
+      }
+      for (const h of new Set(this.hosts.values())) {
+        if ((h.pollTimeout() ?? Infinity) <= this.now) h.handleTimeout(this.now);
+      }
+    }
+    throw new Error("net never went idle");
+  }
+
+  get inFlight(): number {
+    return this.#wire.length;
+  }
+}
+
+const ECHO = ServiceId.parse("echo.example");
+
+/** A client host, a router, and replica hosts listening on echo.example. */
+function topology(weights: number[], seed = 1) {
+  const net = new Net();
+  const rnd = new SeededRandom(seed);
+  const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+  const router = net.add(new SalHost({ random: rnd, locals: [loc(0, 254)], router: true }), loc(0, 254));
+  client.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 254) });
+  const servers: { host: SalHost; transports: EchoTransport[]; listener: number }[] = [];
+  weights.forEach((w, i) => {
+    const l = loc(1, 10 + i);
+    const host = net.add(new SalHost({ random: rnd, locals: [l] }), l);
+    const transports: EchoTransport[] = [];
+    const listener = host.listen(ServicePrefix.of(ECHO), {
+      transport: () => {
+        const t = new EchoTransport("server");
+        transports.push(t);
+        return t;
+      },
+    });
+    router.serviceTable.addTarget(ServicePrefix.parse("example/32"), { type: "forward", locator: l, weight: w });
+    servers.push({ host, transports, listener });
+  });
+  return { net, client, router, servers };
+}
+
+function serveUntilClosed(net: Net, s: { host: SalHost; listener: number }): void {
+  // The server application: accept, and close when the client has closed.
+  for (const e of net.events.get(s.host)!.splice(0)) {
+    if (e.type === "incoming") while (s.host.accept(s.listener) !== undefined);
+    if (e.type === "peer-fin") s.host.close(net.now, e.flow);
+  }
+}
+
+describe("SalHost", () => {
+  test("connect through a router, echo data, close: nothing leaks", () => {
+    const { net, client, router, servers } = topology([1]);
+    const t = new EchoTransport("client");
+    const id = client.connect(net.now, ECHO, t);
+    net.run();
+    expect(client.flowState(id)?.state).toBe("CONNECTED");
+    t.write(new TextEncoder().encode("hello, service"));
+    client.flush(net.now, id);
+    net.run();
+    expect(new TextDecoder().decode(t.receivedBytes())).toBe("hello, service");
+    // The router saw only the SYN (and the SYN-ACK never went through it).
+    expect(router.flowCount).toBe(0);
+    expect(client.flowState(id)?.peer).toEqual(loc(1, 10));
+    client.close(net.now, id);
+    for (let i = 0; i < 5; i++) {
+      net.run(net.now + 100_000);
+      serveUntilClosed(net, servers[0]!);
+    }
+    net.run();
+    expect(client.flowCount).toBe(0);
+    expect(servers[0]!.host.flowCount).toBe(0);
+    expect(net.inFlight).toBe(0);
+    expect(client.pollTimeout()).toBeUndefined();
+    expect(servers[0]!.host.pollTimeout()).toBeUndefined();
+    expect(t.log).toEqual(["tx-syn", "rx-syn-ack", "tx-ack", "connected", "shutdown", "peer-closed", "closed:normal"]);
+  });
+
+  test("late binding: 10,000 connects split by weight within 2 %", () => {
+    const weights = [3, 2, 1];
+    const { net, client, servers } = topology(weights, 7);
+    const N = 10_000;
+    const accepted = servers.map(() => 0);
+    // 20 connects a millisecond; the servers accept as connections arrive.
+    for (let i = 0; i < N; i += 20) {
+      for (let j = 0; j < 20; j++) client.connect(net.now, ECHO, new EchoTransport("client"));
+      net.run(net.now + 1_000);
+      servers.forEach((s, k) => {
+        while (s.host.accept(s.listener) !== undefined) accepted[k]!++;
+      });
+    }
+    net.run();
+    servers.forEach((s, k) => {
+      while (s.host.accept(s.listener) !== undefined) accepted[k]!++;
+    });
+    expect(accepted.reduce((a, b) => a + b, 0)).toBe(N);
+    accepted.forEach((c, i) => expect(Math.abs(c / N - weights[i]! / 6)).toBeLessThan(0.02));
+    expect(client.flowCount).toBe(N);
+    expect([...client.drops.values()].reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  test("a service nobody serves is refused at once", () => {
+    const net = new Net();
+    const rnd = new SeededRandom(3);
+    const a = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+    const b = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)] }), loc(0, 2));
+    a.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 2) });
+    const id = a.connect(0, ServiceId.parse("nobody.example"), new EchoTransport("client"));
+    net.run();
+    expect(net.events.get(a)).toContainEqual({ type: "flow-down", flow: id, reason: "refused" });
+    expect(net.now).toBe(2 * ONE_WAY);
+    expect(b.drops.get("no-listener")).toBe(1);
+    expect(a.flowCount + b.flowCount).toBe(0);
+  });
+
+  test("no route: the connect fails as unreachable", () => {
+    const h = new SalHost({ random: new SeededRandom(1), locals: [loc(0, 1)] });
+    const id = h.connect(0, ECHO, new EchoTransport("client"));
+    expect(h.pollEvent()).toEqual({ type: "flow-down", flow: id, reason: "unreachable" });
+    expect(h.flowCount).toBe(0);
+  });
+
+  test("a SYN flood keeps memory bounded and a real client still connects", () => {
+    const net = new Net();
+    const rnd = new SeededRandom(11);
+    const server = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)], requestQueue: 100 }), loc(0, 2));
+    server.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
+    const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+    client.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 2) });
+    // 5,000 SYNs from random flowIDs and spoofed sources whose SYN-ACKs go nowhere.
+    const flood = new SeededRandom(99);
+    for (let i = 0; i < 5000; i++) {
+      const buf = new Uint8Array(200);
+      const n = emitSal(
+        {
+          srcFlowId: flood.nextU32() || 1,
+          dstFlowId: 0,
+          protocol: 17,
+          control: { flags: SAL_SYN, verno: flood.nextU32(), ackno: 0, nonce: new Uint8Array(8).fill(i & 255) },
+          services: [ECHO],
+        },
+        buf,
+        0,
+      );
+      server.handlePacket(0, { bytes: buf, off: 0, len: n, src: loc(2, i & 255), dst: loc(0, 2) });
+      expect(server.flowCount).toBeLessThanOrEqual(100);
+    }
+    const id = client.connect(0, ECHO, new EchoTransport("client"));
+    net.run(200_000);
+    expect(client.flowState(id)?.state).toBe("CONNECTED");
+    expect(server.drops.get("request-evicted")).toBeGreaterThan(4000);
+  });
+
+  test("unlisten resets the flows waiting in its queues and emits unbind", () => {
+    const { net, client, servers } = topology([1]);
+    const id = client.connect(0, ECHO, new EchoTransport("client"));
+    net.run();
+    const s = servers[0]!;
+    expect(s.host.unlisten(net.now, s.listener)).toBe(true);
+    net.run();
+    expect(net.events.get(client)).toContainEqual({ type: "flow-down", flow: id, reason: "reset" });
+    expect(net.events.get(s.host)!.some((e) => e.type === "unbind")).toBe(true);
+    expect(s.host.flowCount).toBe(0);
+  });
+
+  test("a flow migrates to a new client address and data keeps flowing", () => {
+    const { net, client, servers } = topology([1]);
+    net.add(client, loc(0, 2)); // the client's second interface
+    const t = new EchoTransport("client");
+    const id = client.connect(0, ECHO, t);
+    net.run();
+    t.write(new Uint8Array([1, 2, 3]));
+    client.flush(net.now, id);
+    net.run();
+    expect(client.migrate(net.now, id, loc(0, 2))).toBe(true);
+    net.down.add(key(loc(0, 1))); // the old address is gone
+    net.run();
+    expect(client.flowState(id)?.local).toEqual(loc(0, 2));
+    const server = servers[0]!;
+    const sid = server.host.accept(server.listener)!;
+    expect(server.host.flowState(sid)?.peer).toEqual(loc(0, 2));
+    t.write(new Uint8Array([4, 5]));
+    client.flush(net.now, id);
+    net.run();
+    expect([...t.receivedBytes()]).toEqual([1, 2, 3, 4, 5]);
+    expect(net.events.get(client)!.some((e) => e.type === "migrated")).toBe(true);
+  });
+
+  test("garbage never throws and is counted", () => {
+    const h = new SalHost({ random: new SeededRandom(1), locals: [loc(0, 1)] });
+    const r = new SeededRandom(5);
+    for (let i = 0; i < 2000; i++) {
+      const b = new Uint8Array(r.nextU32() % 120);
+      for (let j = 0; j < b.length; j++) b[j] = r.nextU32();
+      if (b.length > 9) b[9] = 17;
+      h.handlePacket(0, { bytes: b, off: 0, len: b.length, src: loc(9, 9), dst: loc(0, 1) });
+    }
+    const total = [...h.drops.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(2000);
+    expect(h.flowCount).toBe(0);
+  });
+});

@@ -1,0 +1,891 @@
+/**
+ * A Serval node's Service Access Layer: the part between the datapath and
+ * the transports. It demultiplexes packets by destination flowID (the flow
+ * table) or, for the first packet of a connection, by serviceID (the service
+ * table, facts §3.2); runs one {@linkcode SalFlow} per flow; keeps listeners
+ * with bounded request and accept queues; encodes and decodes SAL packets;
+ * and, on a service router, forwards SYNs by serviceID, recording itself in
+ * the SOURCE (or LOCATORS) extension (facts §5).
+ *
+ * Sans-IO: {@linkcode SalHost.handlePacket} takes received packets,
+ * {@linkcode SalHost.pollTransmit} gives packets to send,
+ * {@linkcode SalHost.pollEvent} gives events, and the driver calls
+ * {@linkcode SalHost.handleTimeout} at {@linkcode SalHost.pollTimeout}.
+ *
+ * **Allocation**: packets are encoded into fresh buffers (one per packet);
+ * the driver owns them once polled. Resolution allocates per SYN, never per
+ * data packet.
+ *
+ * @module
+ */
+
+import {
+  checksumAdd,
+  checksumFinish,
+  CONTROL_ACKNO,
+  CONTROL_FLAGS,
+  CONTROL_NONCE,
+  CONTROL_VERNO,
+  emitSal,
+  fillTcpChecksum,
+  fillUdpChecksum,
+  NONCE_LEN,
+  parseSal,
+  pseudoHeaderSum,
+  readU16,
+  readU32,
+  SAL_ACK,
+  SAL_HEADER_LEN,
+  SAL_PROTO_TCP,
+  SAL_PROTO_UDP,
+  SAL_RST,
+  SAL_SYN,
+  SalIndex,
+  SERVICE_ID_OFF,
+  ServiceId,
+} from "@serval/wire";
+import type { DropReason, Locator, SalRepr, ServicePrefix } from "@serval/wire";
+import { FlowTable } from "./flow_table.ts";
+import type { FlowTransport, HandshakeKind } from "./flow_transport.ts";
+import { randomBytes, type RandomSource } from "./random_source.ts";
+import { SalFlow } from "./sal_flow.ts";
+import type { CloseReason, ControlOut, SalFlowOptions } from "./sal_flow.ts";
+import { ServiceTable } from "./service_table.ts";
+
+/** A packet from the datapath. Borrowed until the call returns. */
+export interface InboundPacket {
+  /** Buffer holding the SAL packet. */
+  readonly bytes: Uint8Array;
+  /** Offset of the SAL header. */
+  readonly off: number;
+  /** Bytes of the SAL packet (header, transport part, payload). */
+  readonly len: number;
+  /** Network source (IP source, or IP:port on the UDP datapath). */
+  readonly src: Locator;
+  /** Network destination this packet was sent to. */
+  readonly dst: Locator;
+  /** It arrived as a broadcast (never forwarded, never answered with a reset). */
+  readonly broadcast?: boolean;
+}
+
+/** A packet to send; the host gives up the buffer. */
+export interface OutboundPacket {
+  /** The SAL packet, from offset 0. */
+  readonly bytes: Uint8Array;
+  /** Source locator to send from (`undefined`: the datapath's choice). */
+  readonly src: Locator | undefined;
+  /** Destination locator. */
+  readonly dst: Locator;
+}
+
+/** Why the host dropped a packet: a wire drop reason or a SAL one. */
+export type HostDropReason =
+  | DropReason
+  | "unknown-flow"
+  | "no-service"
+  | "no-listener"
+  | "protocol-mismatch"
+  | "request-queue-full"
+  | "accept-queue-full"
+  | "bad-control"
+  | "control-rejected"
+  | "bad-transport-checksum"
+  | "service-drop"
+  | "loop"
+  | "broadcast-not-forwarded"
+  | "not-a-router";
+
+/** What the host tells its driver, applications and controller. */
+export type HostEvent =
+  | { readonly type: "bind"; readonly listener: number; readonly prefix: ServicePrefix }
+  | { readonly type: "unbind"; readonly listener: number; readonly prefix: ServicePrefix }
+  | { readonly type: "incoming"; readonly listener: number }
+  | { readonly type: "flow-up"; readonly flow: number }
+  | { readonly type: "peer-fin"; readonly flow: number }
+  | { readonly type: "migrated"; readonly flow: number; readonly local: Locator | undefined; readonly peer: Locator | undefined }
+  | { readonly type: "flow-down"; readonly flow: number; readonly reason: CloseReason };
+
+/** Options of a {@linkcode SalHost}. */
+export interface SalHostOptions {
+  /** Randomness: flowIDs, nonces, initial sequence numbers, load balancing. */
+  readonly random: RandomSource;
+  /** This node's locators; the first is the default source. */
+  readonly locals: readonly Locator[];
+  /** Forward SYNs by serviceID (a service router, facts §5). Default false. */
+  readonly router?: boolean;
+  /** A service table to use (default: a new one with the built-in plugins). */
+  readonly serviceTable?: ServiceTable;
+  /** Half-open flows per listener (default 500, facts §3.3). */
+  readonly requestQueue?: number;
+  /** Largest packet to encode (default 1500 - 20 bytes of IPv4). */
+  readonly mtu?: number;
+  /** Tunables of every flow. */
+  readonly flow?: SalFlowOptions;
+}
+
+/** Options of {@linkcode SalHost.listen}. */
+export interface ListenOptions {
+  /** The transport of accepted flows. */
+  readonly transport: (flow: number) => FlowTransport;
+  /** Accepted flows not yet taken by {@linkcode SalHost.accept} (default 128). */
+  readonly backlog?: number;
+}
+
+interface Listener {
+  readonly id: number;
+  readonly prefix: ServicePrefix;
+  readonly protocol: number;
+  readonly backlog: number;
+  readonly transport: (flow: number) => FlowTransport;
+  /** Half-open flows, oldest first. */
+  readonly requests: number[];
+  readonly ready: number[];
+}
+
+interface FlowRec {
+  id: number;
+  readonly flow: SalFlow;
+  transport: FlowTransport;
+  readonly protocol: number;
+  /** Destination serviceID (client) or the listener's prefix ID (server). */
+  readonly serviceId: ServiceId;
+  peerFlowId: number;
+  listener: number | undefined;
+  /** The SYN's source route, echoed in the SYN-ACK with our locator appended. */
+  source: Locator[] | undefined;
+  dupKey: string | undefined;
+  up: boolean;
+  frozen: boolean;
+  closing: boolean;
+}
+
+const DEFAULT_REQUEST_QUEUE = 500;
+
+/** Placeholder until a flow's transport is made (it needs the flowID). */
+const NO_TRANSPORT = undefined as unknown as FlowTransport;
+const DEFAULT_BACKLOG = 128;
+
+function locKey(l: Locator): string {
+  return `${l.address.join(".")}:${l.port}`;
+}
+
+function sameLocator(a: Locator, b: Locator): boolean {
+  return locKey(a) === locKey(b);
+}
+
+/**
+ * The SAL of one node.
+ *
+ * @example Two hosts: one listens on a service, the other connects to it
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ServiceId, ServicePrefix } from "@serval/wire";
+ * import { EchoTransport, SalHost, SeededRandom } from "@serval/sal";
+ * const a = { address: new Uint8Array([198, 18, 0, 1]), port: 0 };
+ * const b = { address: new Uint8Array([198, 18, 0, 2]), port: 0 };
+ * const client = new SalHost({ random: new SeededRandom(1), locals: [a] });
+ * const server = new SalHost({ random: new SeededRandom(2), locals: [b] });
+ * client.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: b });
+ * server.listen(ServicePrefix.parse("echo.example"), { transport: () => new EchoTransport("server") });
+ * client.connect(0, ServiceId.parse("echo.example"), new EchoTransport("client"));
+ * // Move packets between the two until both are quiet.
+ * for (let i = 0; i < 10; i++) {
+ *   for (let p = client.pollTransmit(); p; p = client.pollTransmit()) server.handlePacket(1, { bytes: p.bytes, off: 0, len: p.bytes.length, src: a, dst: b });
+ *   for (let p = server.pollTransmit(); p; p = server.pollTransmit()) client.handlePacket(2, { bytes: p.bytes, off: 0, len: p.bytes.length, src: b, dst: a });
+ * }
+ * assertEquals(client.flowCount, 1);
+ * assertEquals(server.flowCount, 1);
+ * ```
+ */
+export class SalHost {
+  /** The service table (rules, plugins, counters). */
+  readonly serviceTable: ServiceTable;
+  readonly #random: RandomSource;
+  readonly #locals: readonly Locator[];
+  readonly #router: boolean;
+  readonly #requestQueue: number;
+  readonly #mtu: number;
+  readonly #flowOpts: SalFlowOptions;
+  readonly #flows: FlowTable<FlowRec>;
+  readonly #listeners = new Map<number, Listener>();
+  readonly #dup = new Map<string, number>();
+  #nextListener = 1;
+  readonly #out: OutboundPacket[] = [];
+  readonly #events: HostEvent[] = [];
+  readonly #loopback: InboundPacket[] = [];
+  readonly #drops = new Map<string, number>();
+  readonly #ix = new SalIndex();
+  #now = 0;
+
+  /**
+   * @param opts Randomness, locators, role and limits.
+   * @throws {RangeError} When no local locator is given.
+   */
+  constructor(opts: SalHostOptions) {
+    if (opts.locals.length === 0) throw new RangeError("Cannot create SAL host: no local locator");
+    this.#random = opts.random;
+    this.#locals = opts.locals;
+    this.#router = opts.router ?? false;
+    this.#requestQueue = opts.requestQueue ?? DEFAULT_REQUEST_QUEUE;
+    this.#mtu = opts.mtu ?? 1480;
+    this.#flowOpts = opts.flow ?? {};
+    this.serviceTable = opts.serviceTable ?? new ServiceTable({ random: opts.random });
+    this.#flows = new FlowTable<FlowRec>({ random: opts.random });
+  }
+
+  /** Live flows (half-open, connected and closing). */
+  get flowCount(): number {
+    return this.#flows.size;
+  }
+
+  /** Packets dropped, by reason. */
+  get drops(): ReadonlyMap<string, number> {
+    return this.#drops;
+  }
+
+  /** The SAL state of a flow, or `undefined`. */
+  flowState(flow: number): SalFlow | undefined {
+    return this.#flows.get(flow)?.flow;
+  }
+
+  /** The transport of a flow, or `undefined`. */
+  transport(flow: number): FlowTransport | undefined {
+    return this.#flows.get(flow)?.transport;
+  }
+
+  /**
+   * Listens on a service prefix: installs a DEMUX rule (facts §3.3 passive
+   * side) and emits a `bind` event for the controller.
+   *
+   * @param prefix The serviceID prefix to serve.
+   * @param opts The transport factory of accepted flows; the backlog.
+   * @returns The listener id.
+   * @throws {RangeError} When the table refuses the rule (the prefix is already bound).
+   */
+  listen(prefix: ServicePrefix, opts: ListenOptions): number {
+    const id = this.#nextListener++;
+    // The protocol comes from the transport the listener makes.
+    const probe = opts.transport(0);
+    probe.closed(this.#now, "probe");
+    this.serviceTable.addTarget(prefix, { type: "demux", listener: id });
+    this.#listeners.set(id, {
+      id,
+      prefix,
+      protocol: probe.protocol,
+      backlog: opts.backlog ?? DEFAULT_BACKLOG,
+      transport: opts.transport,
+      requests: [],
+      ready: [],
+    });
+    this.#events.push({ type: "bind", listener: id, prefix });
+    return id;
+  }
+
+  /**
+   * Stops listening: removes the DEMUX rule, emits `unbind`, and resets the
+   * flows still waiting in its queues (no flow stays bound to a vanished
+   * listener without knowing it).
+   *
+   * @param now Current time (µs).
+   * @param listener The listener id.
+   * @returns `false` when there is no such listener.
+   */
+  unlisten(now: number, listener: number): boolean {
+    const l = this.#listeners.get(listener);
+    if (!l) return false;
+    this.#now = now;
+    this.serviceTable.removeListener(listener);
+    this.#listeners.delete(listener);
+    this.#events.push({ type: "unbind", listener, prefix: l.prefix });
+    for (const [, rec] of [...this.#flows.entries()]) {
+      if (rec.listener === listener) {
+        rec.flow.abort(now);
+        this.#drain(now, rec);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Takes the next established flow of a listener.
+   *
+   * @returns The flowID, or `undefined` when none is ready.
+   */
+  accept(listener: number): number | undefined {
+    const l = this.#listeners.get(listener);
+    const id = l?.ready.shift();
+    if (id === undefined) return undefined;
+    const rec = this.#flows.get(id);
+    if (rec) rec.listener = undefined;
+    return id;
+  }
+
+  /**
+   * Opens a flow to a service: a SYN resolved through the service table
+   * (facts §3.3 active side).
+   *
+   * @param now Current time (µs).
+   * @param service The destination serviceID.
+   * @param transport The flow's transport.
+   * @returns The new flowID.
+   */
+  connect(now: number, service: ServiceId, transport: FlowTransport): number {
+    this.#now = now;
+    const nonce = randomBytes(this.#random, new Uint8Array(NONCE_LEN));
+    const flow = SalFlow.connect(now, {
+      iss: this.#random.nextU32(),
+      nonce,
+      local: this.#locals[0]!,
+      options: this.#flowOpts,
+    });
+    const rec: FlowRec = {
+      id: 0,
+      flow,
+      transport,
+      protocol: transport.protocol,
+      serviceId: service,
+      peerFlowId: 0,
+      listener: undefined,
+      source: undefined,
+      dupKey: undefined,
+      up: false,
+      frozen: false,
+      closing: false,
+    };
+    rec.id = this.#flows.allocate(now, rec);
+    this.#drain(now, rec);
+    this.#runLoopback(now);
+    return rec.id;
+  }
+
+  /**
+   * Closes a flow gracefully: the transport finishes, then the SAL FIN goes.
+   *
+   * @returns `false` when there is no such flow.
+   */
+  close(now: number, flow: number): boolean {
+    const rec = this.#flows.get(flow);
+    if (!rec) return false;
+    this.#now = now;
+    rec.closing = true;
+    rec.transport.shutdown(now);
+    this.#drain(now, rec);
+    this.#runLoopback(now);
+    return true;
+  }
+
+  /**
+   * Aborts a flow with a reset.
+   *
+   * @returns `false` when there is no such flow.
+   */
+  abort(now: number, flow: number): boolean {
+    const rec = this.#flows.get(flow);
+    if (!rec) return false;
+    rec.flow.abort(now);
+    this.#drain(now, rec);
+    this.#runLoopback(now);
+    return true;
+  }
+
+  /**
+   * Moves a flow to another local locator (RSYN exchange, facts §3.7).
+   *
+   * @returns `false` when the flow does not exist or cannot move now.
+   */
+  migrate(now: number, flow: number, local: Locator): boolean {
+    const rec = this.#flows.get(flow);
+    if (!rec || !rec.flow.migrate(now, local)) return false;
+    this.#drain(now, rec);
+    return true;
+  }
+
+  /**
+   * Makes the transports of established flows send what they have (call
+   * after writing to a transport).
+   */
+  flush(now: number, flow: number): void {
+    const rec = this.#flows.get(flow);
+    if (rec) this.#drain(now, rec);
+    this.#runLoopback(now);
+  }
+
+  /**
+   * Processes one received packet. Never throws on its bytes: a bad packet
+   * is dropped and counted by reason.
+   *
+   * @param now Current time (µs).
+   * @param pkt The packet (borrowed until return).
+   * @returns `undefined` when the packet was used, else the drop reason.
+   */
+  handlePacket(now: number, pkt: InboundPacket): HostDropReason | undefined {
+    this.#now = now;
+    const r = this.#handle(now, pkt, 0);
+    if (r !== undefined) this.#drop(r);
+    this.#runLoopback(now);
+    return r;
+  }
+
+  /** The next packet to send, or `undefined`. */
+  pollTransmit(): OutboundPacket | undefined {
+    return this.#out.shift();
+  }
+
+  /** The next event, or `undefined`. */
+  pollEvent(): HostEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /**
+   * When {@linkcode SalHost.handleTimeout} must next be called (µs), or
+   * `undefined`.
+   *
+   * **Performance**: scans every flow; a timer wheel can replace it when
+   * flow counts grow.
+   */
+  pollTimeout(): number | undefined {
+    let t = this.serviceTable.pollTimeout() ?? Infinity;
+    for (const [, rec] of this.#flows.entries()) {
+      const a = rec.flow.pollTimeout();
+      if (a !== undefined && a < t) t = a;
+      const b = rec.transport.pollTimeout();
+      if (b !== undefined && b < t) t = b;
+    }
+    return t === Infinity ? undefined : t;
+  }
+
+  /** Fires every timer that is due. */
+  handleTimeout(now: number): void {
+    this.#now = now;
+    for (const [, rec] of [...this.#flows.entries()]) {
+      if ((rec.flow.pollTimeout() ?? Infinity) <= now) rec.flow.handleTimeout(now);
+      if ((rec.transport.pollTimeout() ?? Infinity) <= now) rec.transport.handleTimeout(now);
+      this.#drain(now, rec);
+    }
+    if ((this.serviceTable.pollTimeout() ?? Infinity) <= now) this.serviceTable.handleTimeout(now);
+    this.#runReleased(now);
+    this.#runLoopback(now);
+  }
+
+  // --- receive ---------------------------------------------------------------
+
+  #handle(now: number, pkt: InboundPacket, delayed: number): HostDropReason | undefined {
+    const ix = this.#ix;
+    const b = pkt.bytes;
+    const off = pkt.off;
+    const bad = ix.scan(b, off, pkt.len);
+    if (bad !== undefined) return bad;
+    if (ix.dstFlowId !== 0) {
+      const rec = this.#flows.get(ix.dstFlowId);
+      if (!rec) return "unknown-flow";
+      return this.#toFlow(now, rec, pkt);
+    }
+    const ctl = ix.controlOff;
+    const flags = ctl >= 0 ? b[ctl + CONTROL_FLAGS]! : 0;
+    if (ix.serviceOff < 0) return "no-service";
+    if (ctl >= 0 && (flags & (SAL_SYN | SAL_ACK | SAL_RST)) !== SAL_SYN) return "bad-control";
+    if (ctl < 0) return "no-service"; // Unconnected datagrams are not handled yet.
+    const verdict = this.serviceTable.resolve(
+      now,
+      b,
+      off + ix.serviceOff + SERVICE_ID_OFF,
+      { flowKey: ix.srcFlowId, packetLen: pkt.len, packet: b.subarray(off, off + pkt.len), delayed },
+      this.#router ? "any" : "local",
+    );
+    switch (verdict.kind) {
+      case "demux":
+        return this.#synToListener(now, pkt, verdict.target.listener!);
+      case "forward":
+        return this.#forward(pkt, verdict.target.locator!);
+      case "delay":
+        return undefined;
+      case "drop":
+        return "service-drop";
+      case "no-match":
+        if (!pkt.broadcast) this.#resetSyn(pkt);
+        return "no-listener";
+    }
+  }
+
+  /**
+   * Hands a packet to its flow. `sender` is the address the transport
+   * checksum covers: the packet's source, except for a forwarded SYN, whose
+   * checksum covers the client (the first entry of its source route).
+   */
+  #toFlow(now: number, rec: FlowRec, pkt: InboundPacket, sender = pkt.src): HostDropReason | undefined {
+    const ix = this.#ix;
+    const b = pkt.bytes;
+    const off = pkt.off;
+    if (ix.protocol !== rec.protocol) return "protocol-mismatch";
+    const tOff = off + ix.headerLen;
+    const tLen = pkt.len - ix.headerLen;
+    if (tLen > 0 && !this.#transportChecksumOk(rec.protocol, b, tOff, tLen, sender, pkt.dst)) {
+      return "bad-transport-checksum";
+    }
+    const c = ix.controlOff;
+    if (c >= 0) {
+      const flags = b[c + CONTROL_FLAGS]!;
+      const wasRequest = rec.flow.state === "REQUEST";
+      // The SYN-ACK names the instance as the last entry of the source route (facts §5.3).
+      const from = wasRequest && flags & SAL_SYN ? this.#lastSource(pkt) ?? pkt.src : pkt.src;
+      const d = rec.flow.handleControl(
+        now,
+        {
+          flags,
+          verno: readU32(b, c + CONTROL_VERNO),
+          ackno: readU32(b, c + CONTROL_ACKNO),
+          nonce: b.subarray(c + CONTROL_NONCE, c + CONTROL_NONCE + NONCE_LEN),
+        },
+        from,
+      );
+      if (d !== undefined) {
+        this.#drain(now, rec);
+        return "control-rejected";
+      }
+      if (wasRequest && rec.flow.state !== "REQUEST") rec.peerFlowId = ix.srcFlowId;
+      if (tLen > 0 && flags & (SAL_SYN | SAL_ACK)) {
+        const kind: HandshakeKind = flags & SAL_SYN ? (flags & SAL_ACK ? "syn-ack" : "syn") : "ack";
+        if (kind !== "ack" || ix.serviceOff >= 0) rec.transport.handleHandshake(now, kind, b, tOff, tLen);
+        else rec.transport.handleSegment(now, b, tOff, tLen);
+      }
+    } else if (tLen > 0) {
+      rec.transport.handleSegment(now, b, tOff, tLen);
+    }
+    this.#drain(now, rec);
+    return undefined;
+  }
+
+  #synToListener(now: number, pkt: InboundPacket, listenerId: number): HostDropReason | undefined {
+    const ix = this.#ix;
+    const b = pkt.bytes;
+    const off = pkt.off;
+    const l = this.#listeners.get(listenerId);
+    if (!l) return "no-listener";
+    if (l.protocol !== ix.protocol) return "protocol-mismatch";
+    const client = this.#origin(pkt);
+    const c = ix.controlOff;
+    const dupKey = `${ix.srcFlowId}/${locKey(client)}`;
+    const existing = this.#dup.get(dupKey);
+    if (existing !== undefined) {
+      const rec = this.#flows.get(existing);
+      if (!rec) return "unknown-flow";
+      return this.#toFlow(now, rec, pkt, client);
+    }
+    // Bounded queues: a SYN flood cannot grow memory without bound. A full
+    // request queue gives up its oldest half-open flow, so that a flood of
+    // SYNs that never complete cannot lock out a client that does (a real
+    // client completes within one round trip).
+    if (l.ready.length >= l.backlog) return "accept-queue-full";
+    if (l.requests.length >= this.#requestQueue) {
+      const oldest = this.#flows.get(l.requests[0]!);
+      if (!oldest) return "request-queue-full";
+      // A reset, not silence: the client may already have our SYN-ACK.
+      oldest.flow.abort(now);
+      this.#drain(now, oldest);
+      this.#drop("request-evicted");
+    }
+    const tOff = off + ix.headerLen;
+    const tLen = pkt.len - ix.headerLen;
+    if (tLen > 0 && !this.#transportChecksumOk(ix.protocol, b, tOff, tLen, client, pkt.dst)) {
+      return "bad-transport-checksum";
+    }
+    const flow = SalFlow.accept(now, {
+      iss: this.#random.nextU32(),
+      nonce: randomBytes(this.#random, new Uint8Array(NONCE_LEN)),
+      peerNonce: b.subarray(c + CONTROL_NONCE, c + CONTROL_NONCE + NONCE_LEN),
+      synVerno: readU32(b, c + CONTROL_VERNO),
+      peer: client,
+      local: pkt.broadcast ? this.#locals[0]! : pkt.dst,
+      options: this.#flowOpts,
+    });
+    const source = this.#sourceList(pkt);
+    const rec: FlowRec = {
+      id: 0,
+      flow,
+      transport: NO_TRANSPORT,
+      protocol: l.protocol,
+      serviceId: ServiceId.fromBytes(b, off + ix.serviceOff + SERVICE_ID_OFF),
+      peerFlowId: ix.srcFlowId,
+      listener: l.id,
+      source,
+      dupKey,
+      up: false,
+      frozen: false,
+      closing: false,
+    };
+    rec.id = this.#flows.allocate(now, rec);
+    rec.transport = l.transport(rec.id);
+    this.#dup.set(dupKey, rec.id);
+    l.requests.push(rec.id);
+    if (tLen > 0) rec.transport.handleHandshake(now, "syn", b, tOff, tLen);
+    this.#drain(now, rec);
+    return undefined;
+  }
+
+  /** The client's locator: the first source-route entry, else the packet's source. */
+  #origin(pkt: InboundPacket): Locator {
+    const list = this.#sourceList(pkt);
+    return list?.[0] ?? pkt.src;
+  }
+
+  #lastSource(pkt: InboundPacket): Locator | undefined {
+    const list = this.#sourceList(pkt);
+    return list?.[list.length - 1];
+  }
+
+  #sourceList(pkt: InboundPacket): Locator[] | undefined {
+    const ix = this.#ix;
+    if (ix.sourceOff < 0 && ix.locatorsOff < 0) return undefined;
+    const r = parseSal(pkt.bytes, pkt.off, pkt.len);
+    if (typeof r === "string") return undefined;
+    if (r.source) return r.source.map((address) => ({ address, port: 0 }));
+    return r.locators ? [...r.locators] : undefined;
+  }
+
+  #transportChecksumOk(
+    protocol: number,
+    b: Uint8Array,
+    off: number,
+    len: number,
+    src: Locator,
+    dst: Locator,
+  ): boolean {
+    if (src.address.length !== dst.address.length) return false;
+    // UDP over IPv4 may carry no checksum (0).
+    if (protocol === SAL_PROTO_UDP && len >= 8 && src.address.length === 4 && readU16(b, off + 6) === 0) return true;
+    const sum = pseudoHeaderSum(src.address, dst.address, protocol, len, 0);
+    return checksumFinish(checksumAdd(b, off, len, sum)) === 0;
+  }
+
+  // --- router ----------------------------------------------------------------
+
+  #forward(pkt: InboundPacket, target: Locator): HostDropReason | undefined {
+    if (!this.#router) return "not-a-router";
+    // Packets received by broadcast are never forwarded (facts §5.2: loop avoidance).
+    if (pkt.broadcast) return "broadcast-not-forwarded";
+    const r = parseSal(pkt.bytes, pkt.off, pkt.len);
+    if (typeof r === "string") return r;
+    const list: Locator[] = r.source
+      ? r.source.map((address) => ({ address, port: 0 }))
+      : r.locators
+      ? [...r.locators]
+      : [pkt.src];
+    const self = pkt.dst;
+    if (list.some((l) => sameLocator(l, self))) return "loop";
+    list.push(self);
+    const repr = withSourceRoute(r, list);
+    const hl = this.#ix.headerLen;
+    const tLen = pkt.len - hl;
+    const out = new Uint8Array(1100 + tLen);
+    const nhl = emitSal(repr, out, 0);
+    out.set(pkt.bytes.subarray(pkt.off + hl, pkt.off + pkt.len), nhl);
+    // The destination changed: the transport checksum covers it (facts §2.5).
+    if (tLen > 0) fillTransportChecksum(r.protocol, out, nhl, tLen, list[0]!, target);
+    this.#out.push({ bytes: out.subarray(0, nhl + tLen), src: pkt.src, dst: target });
+    return undefined;
+  }
+
+  #resetSyn(pkt: InboundPacket): void {
+    // A SYN nobody serves: refuse it. The client has no nonce of ours yet and
+    // accepts a reset that acknowledges its SYN exactly (sal_flow.ts).
+    const ix = this.#ix;
+    const b = pkt.bytes;
+    const c = ix.controlOff;
+    const out = new Uint8Array(SAL_HEADER_LEN + 20);
+    const n = emitSal(
+      {
+        srcFlowId: 0,
+        dstFlowId: ix.srcFlowId,
+        protocol: ix.protocol,
+        control: {
+          flags: SAL_RST | SAL_ACK,
+          verno: 0,
+          ackno: (readU32(b, c + CONTROL_VERNO) + 1) >>> 0,
+          nonce: new Uint8Array(NONCE_LEN),
+        },
+        services: [],
+      },
+      out,
+      0,
+    );
+    this.#out.push({ bytes: out.subarray(0, n), src: pkt.dst, dst: this.#origin(pkt) });
+  }
+
+  // --- send ------------------------------------------------------------------
+
+  #drain(now: number, rec: FlowRec): void {
+    const f = rec.flow;
+    for (let c = f.pollControl(); c; c = f.pollControl()) this.#sendControl(now, rec, c);
+    for (let e = f.pollEvent(); e; e = f.pollEvent()) {
+      switch (e.type) {
+        case "connected": {
+          rec.up = true;
+          rec.transport.connected(now);
+          if (rec.dupKey) this.#dup.delete(rec.dupKey);
+          rec.dupKey = undefined;
+          const l = rec.listener !== undefined ? this.#listeners.get(rec.listener) : undefined;
+          if (l) {
+            removeItem(l.requests, rec.id);
+            l.ready.push(rec.id);
+            this.#events.push({ type: "incoming", listener: l.id });
+          }
+          this.#events.push({ type: "flow-up", flow: rec.id });
+          break;
+        }
+        case "peer-fin":
+          rec.transport.peerClosed(now);
+          this.#events.push({ type: "peer-fin", flow: rec.id });
+          break;
+        case "freeze":
+          rec.frozen = true;
+          rec.transport.freeze(now);
+          break;
+        case "resume":
+          rec.frozen = false;
+          rec.transport.resume(now);
+          break;
+        case "migrated":
+          this.#events.push({ type: "migrated", flow: rec.id, local: e.local, peer: e.peer });
+          break;
+        case "closed":
+          this.#closed(now, rec, e.reason);
+          return;
+      }
+    }
+    if (!rec.up || rec.frozen) return;
+    const st = f.state;
+    if (st === "CONNECTED" || st === "CLOSEWAIT" || st === "FINWAIT1" || st === "FINWAIT2" || st === "CLOSING") {
+      this.#sendData(now, rec);
+    }
+    if (rec.closing && rec.transport.finished && (st === "CONNECTED" || st === "CLOSEWAIT")) {
+      f.close(now);
+      this.#drain(now, rec);
+    }
+  }
+
+  #closed(now: number, rec: FlowRec, reason: CloseReason): void {
+    rec.transport.closed(now, reason);
+    if (rec.dupKey) this.#dup.delete(rec.dupKey);
+    const l = rec.listener !== undefined ? this.#listeners.get(rec.listener) : undefined;
+    if (l) {
+      removeItem(l.requests, rec.id);
+      removeItem(l.ready, rec.id);
+    }
+    this.#flows.release(rec.id, now);
+    this.#events.push({ type: "flow-down", flow: rec.id, reason });
+  }
+
+  #sendData(now: number, rec: FlowRec): void {
+    const f = rec.flow;
+    for (;;) {
+      const buf = new Uint8Array(this.#mtu);
+      const n = emitSal({ srcFlowId: rec.id, dstFlowId: rec.peerFlowId, protocol: rec.protocol, services: [] }, buf, 0);
+      const t = rec.transport.pollSegment(now, buf, n, this.#mtu - n);
+      if (t === 0) return;
+      const src = f.local ?? this.#locals[0]!;
+      const dst = f.peer!;
+      fillTransportChecksum(rec.protocol, buf, n, t, src, dst);
+      this.#out.push({ bytes: buf.subarray(0, n + t), src, dst });
+    }
+  }
+
+  #sendControl(now: number, rec: FlowRec, c: ControlOut): void {
+    const buf = new Uint8Array(this.#mtu);
+    const synAck = (c.flags & (SAL_SYN | SAL_ACK)) === (SAL_SYN | SAL_ACK);
+    const syn = (c.flags & (SAL_SYN | SAL_ACK)) === SAL_SYN;
+    const src = c.from ?? rec.flow.local ?? this.#locals[0]!;
+    let repr: SalRepr = {
+      srcFlowId: rec.id,
+      dstFlowId: syn ? 0 : rec.peerFlowId,
+      protocol: rec.protocol,
+      control: { flags: c.flags, verno: c.verno, ackno: c.ackno, nonce: rec.flow.nonce },
+      services: c.service ? [rec.serviceId] : [],
+    };
+    if (synAck && rec.source) repr = withSourceRoute(repr, [...rec.source, src]);
+    const n = emitSal(repr, buf, 0);
+    const kind: HandshakeKind | undefined = syn ? "syn" : synAck ? "syn-ack" : c.service ? "ack" : undefined;
+    const t = kind ? rec.transport.writeHandshake(now, kind, buf, n, this.#mtu - n) : 0;
+    const bytes = buf.subarray(0, n + t);
+    if (c.to) {
+      if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, c.to);
+      this.#out.push({ bytes, src, dst: c.to });
+      return;
+    }
+    this.#sendSyn(now, rec, bytes, n, t, src, 0);
+  }
+
+  /** Resolves a SYN by its destination service (every transmission, facts §3.3). */
+  #sendSyn(now: number, rec: FlowRec, bytes: Uint8Array, n: number, t: number, src: Locator, delayed: number): void {
+    const v = this.serviceTable.resolve(
+      now,
+      rec.serviceId.bytes,
+      0,
+      { flowKey: rec.id, packetLen: bytes.length, packet: bytes, delayed },
+      "any",
+    );
+    switch (v.kind) {
+      case "forward": {
+        const dst = v.target.locator!;
+        if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, dst);
+        this.#out.push({ bytes, src, dst });
+        return;
+      }
+      case "demux":
+        // A service of this very host: deliver through the loopback queue.
+        if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, src);
+        this.#loopback.push({ bytes, off: 0, len: bytes.length, src, dst: src });
+        return;
+      case "delay":
+        return;
+      case "drop":
+      case "no-match":
+        rec.flow.fail("unreachable");
+        return;
+    }
+  }
+
+  #runReleased(now: number): void {
+    for (let r = this.serviceTable.pollReleased(); r; r = this.serviceTable.pollReleased()) {
+      const fid = readU32(r.packet, 0);
+      const dstFid = readU32(r.packet, 4);
+      const own = dstFid === 0 ? this.#flows.get(fid) : undefined;
+      if (own && own.flow.state === "REQUEST") {
+        // Our own SYN, held by a DELAY rule: resolve it again.
+        const n = r.packet[8]! << 2;
+        this.#sendSyn(now, own, r.packet, n, r.packet.length - n, own.flow.local ?? this.#locals[0]!, r.delayed);
+      }
+    }
+  }
+
+  #runLoopback(now: number): void {
+    for (let i = 0; i < 64 && this.#loopback.length > 0; i++) {
+      const p = this.#loopback.shift()!;
+      const r = this.#handle(now, p, 0);
+      if (r !== undefined) this.#drop(r);
+    }
+  }
+
+  #drop(reason: string): void {
+    this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + 1);
+  }
+}
+
+function removeItem(xs: number[], x: number): void {
+  const i = xs.indexOf(x);
+  if (i >= 0) xs.splice(i, 1);
+}
+
+function withSourceRoute(r: SalRepr, list: Locator[]): SalRepr {
+  const plainV4 = list.every((l) => l.address.length === 4 && l.port === 0) && list.length >= 2 && list.length <= 20;
+  const base: SalRepr = { srcFlowId: r.srcFlowId, dstFlowId: r.dstFlowId, protocol: r.protocol, services: r.services };
+  const withControl = r.control ? { ...base, control: r.control } : base;
+  return plainV4 ? { ...withControl, source: list.map((l) => l.address) } : { ...withControl, locators: list };
+}
+
+function fillTransportChecksum(protocol: number, b: Uint8Array, off: number, len: number, src: Locator, dst: Locator): void {
+  if (src.address.length !== dst.address.length) return;
+  if (protocol === SAL_PROTO_TCP) fillTcpChecksum(b, off, len, src.address, dst.address);
+  else if (protocol === SAL_PROTO_UDP && len >= 8 && readU16(b, off + 4) === len) {
+    fillUdpChecksum(b, off, src.address, dst.address);
+  }
+}
