@@ -251,6 +251,91 @@ describe("SalHost", () => {
     expect(net.events.get(client)!.some((e) => e.type === "migrated")).toBe(true);
   });
 
+  test("unconnected datagrams are routed by service, carry the source service, and can be answered", () => {
+    const { net, client, router, servers } = topology([1]);
+    const server = servers[0]!.host;
+    const rx = server.openDatagram(ServicePrefix.parse("dgram.example"));
+    const tx = client.openDatagram(ServicePrefix.parse("me.client"));
+    router.serviceTable.addTarget(ServicePrefix.parse("dgram.example"), { type: "forward", locator: loc(1, 10) });
+    expect(client.sendDatagram(net.now, tx, ServiceId.parse("dgram.example"), new Uint8Array([7, 7, 7]))).toBeUndefined();
+    net.run();
+    const got = net.events.get(server)!.find((e) => e.type === "datagram");
+    if (got?.type !== "datagram") throw new Error("no datagram");
+    expect(got.socket).toBe(rx);
+    expect([...got.payload]).toEqual([7, 7, 7]);
+    expect(got.source.equals(ServiceId.parse("me.client"))).toBe(true);
+    expect(got.from).toEqual(loc(0, 1));
+    // The answer goes straight back to the sender's locator.
+    server.sendDatagram(net.now, rx, got.source, new Uint8Array([8]), got.from);
+    net.run();
+    const back = net.events.get(client)!.find((e) => e.type === "datagram");
+    expect(back?.type === "datagram" && [...back.payload]).toEqual([8]);
+    expect(() => client.sendDatagram(net.now, tx, ECHO, new Uint8Array(2000))).toThrow(RangeError);
+    expect(client.closeDatagram(tx)).toBe(true);
+    expect(server.closeDatagram(rx)).toBe(true);
+  });
+
+  test("a datagram for a stream listener or for nobody is dropped, never reset", () => {
+    const { net, client, servers } = topology([1]);
+    const tx = client.openDatagram();
+    client.sendDatagram(net.now, tx, ECHO, new Uint8Array([1]));
+    client.sendDatagram(net.now, tx, ServiceId.parse("none.example"), new Uint8Array([1]));
+    net.run();
+    const server = servers[0]!.host;
+    expect(server.drops.get("protocol-mismatch")).toBe(1);
+    expect(server.drops.get("no-listener")).toBe(1);
+    expect(net.delivered).toBe(4); // two to the router, two to the server, no resets
+  });
+
+  test("DELAY on a router: resolve-request, release after a rule appears, drop", () => {
+    const net = new Net();
+    const rnd = new SeededRandom(21);
+    const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+    const router = net.add(new SalHost({ random: rnd, locals: [loc(0, 254)], router: true }), loc(0, 254));
+    const server = net.add(new SalHost({ random: rnd, locals: [loc(1, 10)] }), loc(1, 10));
+    client.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 254) });
+    router.serviceTable.addTarget(ServicePrefix.of(ECHO), { type: "delay" });
+    server.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
+    const id = client.connect(0, ECHO, new EchoTransport("client"));
+    net.run(ONE_WAY);
+    const req = net.events.get(router)!.find((e) => e.type === "resolve-request");
+    if (req?.type !== "resolve-request") throw new Error("no resolve-request");
+    // The controller learns where the service is, then releases the SYN.
+    router.serviceTable.addTarget(ServicePrefix.of(ECHO), { type: "forward", locator: loc(1, 10), priority: 10 });
+    expect(router.delayVerdict(net.now, req.id, "release")).toBe(true);
+    net.run(net.now + 100_000);
+    expect(client.flowState(id)?.state).toBe("CONNECTED");
+    expect(net.now).toBeLessThan(1_000_000); // no SYN retransmission was needed
+
+    // Drop: the SYN is gone; the client's retransmission asks again.
+    router.serviceTable.removeTarget(ServicePrefix.of(ECHO), { type: "forward", locator: loc(1, 10) });
+    const id2 = client.connect(net.now, ECHO, new EchoTransport("client"));
+    net.run(net.now + ONE_WAY);
+    const req2 = net.events.get(router)!.filter((e) => e.type === "resolve-request").at(-1);
+    if (req2?.type !== "resolve-request") throw new Error("no resolve-request");
+    router.delayVerdict(net.now, req2.id, "drop");
+    net.run(net.now + 1_500_000);
+    expect(net.events.get(router)!.filter((e) => e.type === "resolve-request").length).toBe(3);
+    expect(client.flowState(id2)?.state).toBe("REQUEST");
+  });
+
+  test("DELAY on the client's own table holds its SYN until released", () => {
+    const net = new Net();
+    const rnd = new SeededRandom(22);
+    const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+    const server = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)] }), loc(0, 2));
+    client.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "delay" });
+    server.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
+    const id = client.connect(0, ECHO, new EchoTransport("client"));
+    net.run(1);
+    const req = net.events.get(client)!.find((e) => e.type === "resolve-request");
+    if (req?.type !== "resolve-request") throw new Error("no resolve-request");
+    client.serviceTable.addTarget(ServicePrefix.of(ECHO), { type: "forward", locator: loc(0, 2) });
+    client.delayVerdict(net.now, req.id, "release");
+    net.run(net.now + 100_000);
+    expect(client.flowState(id)?.state).toBe("CONNECTED");
+  });
+
   test("garbage never throws and is counted", () => {
     const h = new SalHost({ random: new SeededRandom(1), locals: [loc(0, 1)] });
     const r = new SeededRandom(5);

@@ -43,6 +43,8 @@ import {
   SalIndex,
   SERVICE_ID_OFF,
   ServiceId,
+  UDP_HEADER_LEN,
+  writeU16,
 } from "@serval/wire";
 import type { DropReason, Locator, SalRepr, ServicePrefix } from "@serval/wire";
 import { FlowTable } from "./flow_table.ts";
@@ -93,7 +95,8 @@ export type HostDropReason =
   | "service-drop"
   | "loop"
   | "broadcast-not-forwarded"
-  | "not-a-router";
+  | "not-a-router"
+  | "bad-datagram";
 
 /** What the host tells its driver, applications and controller. */
 export type HostEvent =
@@ -103,7 +106,23 @@ export type HostEvent =
   | { readonly type: "flow-up"; readonly flow: number }
   | { readonly type: "peer-fin"; readonly flow: number }
   | { readonly type: "migrated"; readonly flow: number; readonly local: Locator | undefined; readonly peer: Locator | undefined }
-  | { readonly type: "flow-down"; readonly flow: number; readonly reason: CloseReason };
+  | { readonly type: "flow-down"; readonly flow: number; readonly reason: CloseReason }
+  | {
+    readonly type: "datagram";
+    readonly socket: number;
+    /** The sender's serviceID (the second SERVICE extension). */
+    readonly source: ServiceId;
+    /** The sender's locator (first source-route entry, else the packet's source). */
+    readonly from: Locator;
+    readonly payload: Uint8Array;
+  }
+  | {
+    /** A packet waits in a DELAY rule: the controller answers with {@linkcode SalHost.delayVerdict}. */
+    readonly type: "resolve-request";
+    readonly id: number;
+    readonly prefix: ServicePrefix;
+    readonly serviceId: Uint8Array;
+  };
 
 /** Options of a {@linkcode SalHost}. */
 export interface SalHostOptions {
@@ -141,6 +160,23 @@ interface Listener {
   readonly requests: number[];
   readonly ready: number[];
 }
+
+interface DatagramSocket {
+  readonly id: number;
+  /** Bound prefix (a DEMUX rule), if any. */
+  readonly prefix: ServicePrefix | undefined;
+  /** The source serviceID of what it sends. */
+  readonly serviceId: ServiceId;
+}
+
+/** Where a packet held by a DELAY rule came from, to send it on when released. */
+type DelayOrigin =
+  | { readonly kind: "inbound"; readonly src: Locator; readonly dst: Locator; readonly broadcast: boolean; at?: number }
+  | { readonly kind: "syn"; readonly flow: number; at?: number }
+  | { readonly kind: "datagram"; readonly src: Locator; readonly protocol: number; at?: number };
+
+/** DELAY origins older than this are forgotten (the rule's own timeout is shorter). */
+const DELAY_ORIGIN_TTL = 120_000_000;
 
 interface FlowRec {
   id: number;
@@ -208,6 +244,8 @@ export class SalHost {
   readonly #flowOpts: SalFlowOptions;
   readonly #flows: FlowTable<FlowRec>;
   readonly #listeners = new Map<number, Listener>();
+  readonly #sockets = new Map<number, DatagramSocket>();
+  readonly #delayOrigins = new Map<number, DelayOrigin>();
   readonly #dup = new Map<string, number>();
   #nextListener = 1;
   readonly #out: OutboundPacket[] = [];
@@ -307,6 +345,99 @@ export class SalHost {
   }
 
   /**
+   * Opens a socket for unconnected datagrams (facts §3.9). With a prefix it
+   * is bound (a DEMUX rule, a `bind` event) and receives datagrams sent to
+   * the prefix as `datagram` events; its source serviceID is the prefix's ID.
+   * Without one it can only send, from a random serviceID (the 2012 "autobind").
+   *
+   * @param prefix The prefix to receive on, or `undefined`.
+   * @returns The socket id.
+   * @throws {RangeError} When the prefix is already bound.
+   */
+  openDatagram(prefix?: ServicePrefix): number {
+    const id = this.#nextListener++;
+    let serviceId: ServiceId;
+    if (prefix) {
+      this.serviceTable.addTarget(prefix, { type: "demux", listener: id });
+      serviceId = prefix.id;
+      this.#events.push({ type: "bind", listener: id, prefix });
+    } else {
+      serviceId = ServiceId.fromBytes(randomBytes(this.#random, new Uint8Array(32)));
+    }
+    this.#sockets.set(id, { id, prefix, serviceId });
+    return id;
+  }
+
+  /**
+   * Closes a datagram socket (removing its rule, with an `unbind` event).
+   *
+   * @returns `false` when there is no such socket.
+   */
+  closeDatagram(socket: number): boolean {
+    const s = this.#sockets.get(socket);
+    if (!s) return false;
+    this.#sockets.delete(socket);
+    if (s.prefix) {
+      this.serviceTable.removeListener(socket);
+      this.#events.push({ type: "unbind", listener: socket, prefix: s.prefix });
+    }
+    return true;
+  }
+
+  /**
+   * Sends an unconnected datagram to a service: base header with two SERVICE
+   * extensions (destination, source) and a UDP-layout header (facts §3.9),
+   * resolved through the service table like a SYN, or sent straight to `to`
+   * (the 2012 "advisory" address).
+   *
+   * @param now Current time (µs).
+   * @param socket A socket from {@linkcode SalHost.openDatagram}.
+   * @param service The destination serviceID.
+   * @param payload The bytes (copied).
+   * @param to Optional destination locator, bypassing the service table.
+   * @returns `undefined` when sent (or held by a DELAY rule), else why not.
+   * @throws {RangeError} On an unknown socket or a payload too large for one packet.
+   */
+  sendDatagram(
+    now: number,
+    socket: number,
+    service: ServiceId,
+    payload: Uint8Array,
+    to?: Locator,
+  ): "unreachable" | undefined {
+    this.#now = now;
+    const s = this.#sockets.get(socket);
+    if (!s) throw new RangeError(`Cannot send datagram: no socket ${socket}`);
+    const hl = SAL_HEADER_LEN + 2 * 36;
+    const max = this.#mtu - hl - UDP_HEADER_LEN;
+    if (payload.length > max) {
+      throw new RangeError(`Cannot send datagram: ${payload.length} bytes, at most ${max} fit in one packet`);
+    }
+    const bytes = new Uint8Array(hl + UDP_HEADER_LEN + payload.length);
+    emitSal({ srcFlowId: 0, dstFlowId: 0, protocol: SAL_PROTO_UDP, services: [service, s.serviceId] }, bytes, 0);
+    writeU16(bytes, hl + 4, UDP_HEADER_LEN + payload.length);
+    bytes.set(payload, hl + UDP_HEADER_LEN);
+    const src = this.#locals[0]!;
+    const r = to ? this.#emitTo(bytes, hl, src, to) : this.#routeOut(now, bytes, hl, src, { kind: "datagram", src, protocol: SAL_PROTO_UDP }, 0);
+    this.#settle(now);
+    return r;
+  }
+
+  /**
+   * Answers a `resolve-request`: release the held packet (it is resolved
+   * again) or drop it. Unknown ids are ignored.
+   *
+   * @returns `false` when the id is unknown.
+   */
+  delayVerdict(now: number, id: number, verdict: "release" | "drop"): boolean {
+    this.#now = now;
+    const ok = this.serviceTable.delayVerdict(now, id, verdict);
+    if (verdict === "drop") this.#delayOrigins.delete(id);
+    this.#settle(now);
+    return ok;
+  }
+
+  /**
    * Takes the next established flow of a listener.
    *
    * @returns The flowID, or `undefined` when none is ready.
@@ -354,7 +485,7 @@ export class SalHost {
     };
     rec.id = this.#flows.allocate(now, rec);
     this.#drain(now, rec);
-    this.#runLoopback(now);
+    this.#settle(now);
     return rec.id;
   }
 
@@ -370,7 +501,7 @@ export class SalHost {
     rec.closing = true;
     rec.transport.shutdown(now);
     this.#drain(now, rec);
-    this.#runLoopback(now);
+    this.#settle(now);
     return true;
   }
 
@@ -384,7 +515,7 @@ export class SalHost {
     if (!rec) return false;
     rec.flow.abort(now);
     this.#drain(now, rec);
-    this.#runLoopback(now);
+    this.#settle(now);
     return true;
   }
 
@@ -407,7 +538,7 @@ export class SalHost {
   flush(now: number, flow: number): void {
     const rec = this.#flows.get(flow);
     if (rec) this.#drain(now, rec);
-    this.#runLoopback(now);
+    this.#settle(now);
   }
 
   /**
@@ -422,7 +553,7 @@ export class SalHost {
     this.#now = now;
     const r = this.#handle(now, pkt, 0);
     if (r !== undefined) this.#drop(r);
-    this.#runLoopback(now);
+    this.#settle(now);
     return r;
   }
 
@@ -463,8 +594,7 @@ export class SalHost {
       this.#drain(now, rec);
     }
     if ((this.serviceTable.pollTimeout() ?? Infinity) <= now) this.serviceTable.handleTimeout(now);
-    this.#runReleased(now);
-    this.#runLoopback(now);
+    this.#settle(now);
   }
 
   // --- receive ---------------------------------------------------------------
@@ -484,7 +614,10 @@ export class SalHost {
     const flags = ctl >= 0 ? b[ctl + CONTROL_FLAGS]! : 0;
     if (ix.serviceOff < 0) return "no-service";
     if (ctl >= 0 && (flags & (SAL_SYN | SAL_ACK | SAL_RST)) !== SAL_SYN) return "bad-control";
-    if (ctl < 0) return "no-service"; // Unconnected datagrams are not handled yet.
+    // Without a CONTROL extension: an unconnected datagram, which names its
+    // destination and source services (facts §3.9).
+    const datagram = ctl < 0;
+    if (datagram && (ix.service2Off < 0 || ix.protocol !== SAL_PROTO_UDP)) return "bad-datagram";
     const verdict = this.serviceTable.resolve(
       now,
       b,
@@ -494,17 +627,40 @@ export class SalHost {
     );
     switch (verdict.kind) {
       case "demux":
-        return this.#synToListener(now, pkt, verdict.target.listener!);
+        return datagram
+          ? this.#datagramToSocket(pkt, verdict.target.listener!)
+          : this.#synToListener(now, pkt, verdict.target.listener!);
       case "forward":
         return this.#forward(pkt, verdict.target.locator!);
       case "delay":
+        this.#delayed(now, verdict.id, { kind: "inbound", src: pkt.src, dst: pkt.dst, broadcast: pkt.broadcast ?? false });
         return undefined;
       case "drop":
         return "service-drop";
       case "no-match":
-        if (!pkt.broadcast) this.#resetSyn(pkt);
+        if (!pkt.broadcast && !datagram) this.#resetSyn(pkt);
         return "no-listener";
     }
+  }
+
+  #datagramToSocket(pkt: InboundPacket, id: number): HostDropReason | undefined {
+    const ix = this.#ix;
+    const sock = this.#sockets.get(id);
+    if (!sock) return this.#listeners.has(id) ? "protocol-mismatch" : "no-listener";
+    const b = pkt.bytes;
+    const tOff = pkt.off + ix.headerLen;
+    const tLen = pkt.len - ix.headerLen;
+    if (tLen < UDP_HEADER_LEN || readU16(b, tOff + 4) !== tLen) return "bad-length";
+    const from = this.#origin(pkt);
+    if (!this.#transportChecksumOk(SAL_PROTO_UDP, b, tOff, tLen, from, pkt.dst)) return "bad-transport-checksum";
+    this.#events.push({
+      type: "datagram",
+      socket: id,
+      source: ServiceId.fromBytes(b, pkt.off + ix.service2Off + SERVICE_ID_OFF),
+      from,
+      payload: b.slice(tOff + UDP_HEADER_LEN, tOff + tLen),
+    });
+    return undefined;
   }
 
   /**
@@ -811,49 +967,96 @@ export class SalHost {
       this.#out.push({ bytes, src, dst: c.to });
       return;
     }
-    this.#sendSyn(now, rec, bytes, n, t, src, 0);
+    if (this.#routeOut(now, bytes, n, src, { kind: "syn", flow: rec.id }, 0) !== undefined) rec.flow.fail("unreachable");
   }
 
-  /** Resolves a SYN by its destination service (every transmission, facts §3.3). */
-  #sendSyn(now: number, rec: FlowRec, bytes: Uint8Array, n: number, t: number, src: Locator, delayed: number): void {
+  #emitTo(bytes: Uint8Array, hl: number, src: Locator, dst: Locator): undefined {
+    if (bytes.length > hl) fillTransportChecksum(readSalProtocolOf(bytes), bytes, hl, bytes.length - hl, src, dst);
+    this.#out.push({ bytes, src, dst });
+    return undefined;
+  }
+
+  /**
+   * Sends a packet of ours that is addressed by service (a SYN on every
+   * transmission, facts §3.3; an unconnected datagram) where the service
+   * table says. Returns "unreachable" when no rule takes it.
+   */
+  #routeOut(
+    now: number,
+    bytes: Uint8Array,
+    hl: number,
+    src: Locator,
+    origin: DelayOrigin,
+    delayed: number,
+  ): "unreachable" | undefined {
     const v = this.serviceTable.resolve(
       now,
-      rec.serviceId.bytes,
-      0,
-      { flowKey: rec.id, packetLen: bytes.length, packet: bytes, delayed },
+      bytes,
+      SAL_HEADER_LEN + (readSalHasControl(bytes) ? 20 : 0) + SERVICE_ID_OFF,
+      { flowKey: readU32(bytes, 0), packetLen: bytes.length, packet: bytes, delayed },
       "any",
     );
     switch (v.kind) {
-      case "forward": {
-        const dst = v.target.locator!;
-        if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, dst);
-        this.#out.push({ bytes, src, dst });
-        return;
-      }
+      case "forward":
+        return this.#emitTo(bytes, hl, src, v.target.locator!);
       case "demux":
         // A service of this very host: deliver through the loopback queue.
-        if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, src);
+        if (bytes.length > hl) fillTransportChecksum(readSalProtocolOf(bytes), bytes, hl, bytes.length - hl, src, src);
         this.#loopback.push({ bytes, off: 0, len: bytes.length, src, dst: src });
-        return;
+        return undefined;
       case "delay":
-        return;
+        this.#delayed(now, v.id, origin);
+        return undefined;
       case "drop":
       case "no-match":
-        rec.flow.fail("unreachable");
-        return;
+        return "unreachable";
     }
   }
 
+  #delayed(now: number, id: number, origin: DelayOrigin): void {
+    // Forget origins whose packets the rule has long dropped (bounded memory).
+    for (const [k, o] of this.#delayOrigins) {
+      if (o.at! > now - DELAY_ORIGIN_TTL) break;
+      this.#delayOrigins.delete(k);
+    }
+    origin.at = now;
+    this.#delayOrigins.set(id, origin);
+  }
+
   #runReleased(now: number): void {
+    for (let e = this.serviceTable.pollEvent(); e; e = this.serviceTable.pollEvent()) {
+      this.#events.push({ type: "resolve-request", id: e.id, prefix: e.prefix, serviceId: e.serviceId });
+    }
     for (let r = this.serviceTable.pollReleased(); r; r = this.serviceTable.pollReleased()) {
-      const fid = readU32(r.packet, 0);
-      const dstFid = readU32(r.packet, 4);
-      const own = dstFid === 0 ? this.#flows.get(fid) : undefined;
-      if (own && own.flow.state === "REQUEST") {
-        // Our own SYN, held by a DELAY rule: resolve it again.
-        const n = r.packet[8]! << 2;
-        this.#sendSyn(now, own, r.packet, n, r.packet.length - n, own.flow.local ?? this.#locals[0]!, r.delayed);
+      const o = this.#delayOrigins.get(r.id);
+      this.#delayOrigins.delete(r.id);
+      if (!o || r.packet.length < SAL_HEADER_LEN) continue;
+      const hl = r.packet[8]! << 2;
+      if (o.kind === "inbound") {
+        const res = this.#handle(now, { bytes: r.packet, off: 0, len: r.packet.length, src: o.src, dst: o.dst, broadcast: o.broadcast }, r.delayed);
+        if (res !== undefined) this.#drop(res);
+      } else if (o.kind === "syn") {
+        const rec = this.#flows.get(o.flow);
+        // Only a SYN still waiting for its flow is worth sending.
+        if (rec && rec.flow.state === "REQUEST") {
+          const src = rec.flow.local ?? this.#locals[0]!;
+          if (this.#routeOut(now, r.packet, hl, src, o, r.delayed) !== undefined) {
+            rec.flow.fail("unreachable");
+            this.#drain(now, rec);
+          }
+        }
+      } else {
+        this.#routeOut(now, r.packet, hl, o.src, o, r.delayed);
       }
+    }
+  }
+
+  /** After any input: surface DELAY events, send released packets, deliver loopback packets. */
+  #settle(now: number): void {
+    for (let round = 0; round < 8; round++) {
+      this.#runReleased(now);
+      if (this.#loopback.length === 0) return;
+      this.#runLoopback(now);
     }
   }
 
@@ -868,6 +1071,15 @@ export class SalHost {
   #drop(reason: string): void {
     this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + 1);
   }
+}
+
+function readSalProtocolOf(b: Uint8Array): number {
+  return b[9]!;
+}
+
+/** Whether the SAL header in `b` (from 0) starts with a CONTROL extension, as ours always do. */
+function readSalHasControl(b: Uint8Array): boolean {
+  return b.length > SAL_HEADER_LEN && b[SAL_HEADER_LEN]! >> 4 === 1;
 }
 
 function removeItem(xs: number[], x: number): void {
