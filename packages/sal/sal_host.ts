@@ -153,7 +153,8 @@ export interface ListenOptions {
 interface Listener {
   readonly id: number;
   readonly prefix: ServicePrefix;
-  readonly protocol: number;
+  /** The SAL protocol of its transports, learnt from the first one made. */
+  protocol: number | undefined;
   readonly backlog: number;
   readonly transport: (flow: number) => FlowTransport;
   /** Half-open flows, oldest first. */
@@ -253,7 +254,6 @@ export class SalHost {
   readonly #loopback: InboundPacket[] = [];
   readonly #drops = new Map<string, number>();
   readonly #ix = new SalIndex();
-  #now = 0;
 
   /**
    * @param opts Randomness, locators, role and limits.
@@ -302,14 +302,11 @@ export class SalHost {
    */
   listen(prefix: ServicePrefix, opts: ListenOptions): number {
     const id = this.#nextListener++;
-    // The protocol comes from the transport the listener makes.
-    const probe = opts.transport(0);
-    probe.closed(this.#now, "probe");
     this.serviceTable.addTarget(prefix, { type: "demux", listener: id });
     this.#listeners.set(id, {
       id,
       prefix,
-      protocol: probe.protocol,
+      protocol: undefined,
       backlog: opts.backlog ?? DEFAULT_BACKLOG,
       transport: opts.transport,
       requests: [],
@@ -331,7 +328,6 @@ export class SalHost {
   unlisten(now: number, listener: number): boolean {
     const l = this.#listeners.get(listener);
     if (!l) return false;
-    this.#now = now;
     this.serviceTable.removeListener(listener);
     this.#listeners.delete(listener);
     this.#events.push({ type: "unbind", listener, prefix: l.prefix });
@@ -405,7 +401,6 @@ export class SalHost {
     payload: Uint8Array,
     to?: Locator,
   ): "unreachable" | undefined {
-    this.#now = now;
     const s = this.#sockets.get(socket);
     if (!s) throw new RangeError(`Cannot send datagram: no socket ${socket}`);
     const hl = SAL_HEADER_LEN + 2 * 36;
@@ -430,7 +425,6 @@ export class SalHost {
    * @returns `false` when the id is unknown.
    */
   delayVerdict(now: number, id: number, verdict: "release" | "drop"): boolean {
-    this.#now = now;
     const ok = this.serviceTable.delayVerdict(now, id, verdict);
     if (verdict === "drop") this.#delayOrigins.delete(id);
     this.#settle(now);
@@ -461,7 +455,6 @@ export class SalHost {
    * @returns The new flowID.
    */
   connect(now: number, service: ServiceId, transport: FlowTransport): number {
-    this.#now = now;
     const nonce = randomBytes(this.#random, new Uint8Array(NONCE_LEN));
     const flow = SalFlow.connect(now, {
       iss: this.#random.nextU32(),
@@ -497,7 +490,6 @@ export class SalHost {
   close(now: number, flow: number): boolean {
     const rec = this.#flows.get(flow);
     if (!rec) return false;
-    this.#now = now;
     rec.closing = true;
     rec.transport.shutdown(now);
     this.#drain(now, rec);
@@ -550,7 +542,6 @@ export class SalHost {
    * @returns `undefined` when the packet was used, else the drop reason.
    */
   handlePacket(now: number, pkt: InboundPacket): HostDropReason | undefined {
-    this.#now = now;
     const r = this.#handle(now, pkt, 0);
     if (r !== undefined) this.#drop(r);
     this.#settle(now);
@@ -587,7 +578,6 @@ export class SalHost {
 
   /** Fires every timer that is due. */
   handleTimeout(now: number): void {
-    this.#now = now;
     for (const [, rec] of [...this.#flows.entries()]) {
       if ((rec.flow.pollTimeout() ?? Infinity) <= now) rec.flow.handleTimeout(now);
       if ((rec.transport.pollTimeout() ?? Infinity) <= now) rec.transport.handleTimeout(now);
@@ -717,7 +707,7 @@ export class SalHost {
     const off = pkt.off;
     const l = this.#listeners.get(listenerId);
     if (!l) return "no-listener";
-    if (l.protocol !== ix.protocol) return "protocol-mismatch";
+    if (l.protocol !== undefined && l.protocol !== ix.protocol) return "protocol-mismatch";
     const client = this.#origin(pkt);
     const c = ix.controlOff;
     const dupKey = `${ix.srcFlowId}/${locKey(client)}`;
@@ -759,7 +749,7 @@ export class SalHost {
       id: 0,
       flow,
       transport: NO_TRANSPORT,
-      protocol: l.protocol,
+      protocol: ix.protocol,
       serviceId: ServiceId.fromBytes(b, off + ix.serviceOff + SERVICE_ID_OFF),
       peerFlowId: ix.srcFlowId,
       listener: l.id,
@@ -771,6 +761,12 @@ export class SalHost {
     };
     rec.id = this.#flows.allocate(now, rec);
     rec.transport = l.transport(rec.id);
+    l.protocol ??= rec.transport.protocol;
+    if (rec.transport.protocol !== ix.protocol) {
+      rec.transport.closed(now, "protocol-mismatch");
+      this.#flows.release(rec.id, now);
+      return "protocol-mismatch";
+    }
     this.#dup.set(dupKey, rec.id);
     l.requests.push(rec.id);
     if (tLen > 0) rec.transport.handleHandshake(now, "syn", b, tOff, tLen);
