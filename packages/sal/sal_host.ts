@@ -57,7 +57,7 @@ import { FlowTable } from "./flow_table.ts";
 import type { FlowTransport, HandshakeKind } from "./flow_transport.ts";
 import { randomBytes, type RandomSource } from "./random_source.ts";
 import { SalFlow } from "./sal_flow.ts";
-import type { CloseReason, ControlOut, SalFlowOptions } from "./sal_flow.ts";
+import type { CloseReason, ControlDrop, ControlOut, SalFlowOptions } from "./sal_flow.ts";
 import { ServiceTable } from "./service_table.ts";
 
 /** A packet from the datapath. Borrowed until the call returns. */
@@ -96,7 +96,7 @@ export type HostDropReason =
   | "request-queue-full"
   | "accept-queue-full"
   | "bad-control"
-  | "control-rejected"
+  | ControlDrop
   | "bad-transport-checksum"
   | "service-drop"
   | "loop"
@@ -694,7 +694,7 @@ export class SalHost {
       );
       if (d !== undefined) {
         this.#drain(now, rec);
-        return "control-rejected";
+        return d;
       }
       if (wasRequest && rec.flow.state !== "REQUEST") rec.peerFlowId = ix.srcFlowId;
       if (tLen > 0 && flags & (SAL_SYN | SAL_ACK)) {
