@@ -23,7 +23,7 @@
  * @module
  */
 
-import { SAL_ACK, SAL_FIN, SAL_RST, SAL_RSYN, SAL_SYN, seqAdd, seqBetween, seqLt } from "@serval/wire";
+import { SAL_ACK, SAL_FIN, SAL_RST, SAL_RSYN, SAL_SYN, seqAdd, seqBetween, seqGt, seqLt } from "@serval/wire";
 import type { Locator } from "@serval/wire";
 import { RtoEstimator } from "./rto_estimator.ts";
 import type { RtoOptions } from "./rto_estimator.ts";
@@ -95,6 +95,13 @@ export interface SalFlowOptions {
   readonly rto?: RtoOptions;
   /** Retransmissions of one control packet before the flow fails (default 15, facts §3.4). */
   readonly maxRetries?: number;
+  /**
+   * Retransmissions of the SYN-ACK before a half-open flow gives up (default
+   * 5, Linux's tcp_synack_retries: about a minute). A SYN-ACK nobody answers
+   * (a spoofed SYN, or a SYN retransmission that went to another replica)
+   * must not hold a request-queue slot for the 20 minutes of the general limit.
+   */
+  readonly maxSynAckRetries?: number;
   /** TIME-WAIT and FIN-WAIT-2 length (default 60 s, facts §3.4). */
   readonly timeWaitUs?: number;
 }
@@ -146,6 +153,7 @@ export class SalFlow {
   #rcvNxt = 0;
   readonly #rto: RtoEstimator;
   readonly #maxRetries: number;
+  readonly #maxSynAckRetries: number;
   readonly #timeWait: number;
   readonly #queue: Pending[] = [];
   #inFlight = false;
@@ -158,6 +166,7 @@ export class SalFlow {
   #migPeer: Locator | undefined;
   #rsynAckDue = false;
   #sentFin = false;
+  #finVerno = 0;
   readonly #out: ControlOut[] = [];
   readonly #events: FlowEvent[] = [];
 
@@ -169,6 +178,7 @@ export class SalFlow {
     this.#sndNxt = iss >>> 0;
     this.#rto = new RtoEstimator(opts.rto);
     this.#maxRetries = opts.maxRetries ?? 15;
+    this.#maxSynAckRetries = Math.min(this.#maxRetries, opts.maxSynAckRetries ?? 5);
     this.#timeWait = opts.timeWaitUs ?? 60_000_000;
   }
 
@@ -303,8 +313,11 @@ export class SalFlow {
     if (!sameNonce(c.nonce, this.#peerNonce!)) return "bad-nonce";
 
     if (flags & SAL_RST) {
-      // Only an exactly in-window reset counts (RFC 5961's strictness; facts §10.2).
-      if (c.verno !== this.#rcvNxt) return "old-verno";
+      // Only an in-window reset counts (RFC 5961's strictness; facts §10.2). A
+      // reset carries the sender's first unacknowledged verno, which we have
+      // either received (rcv_nxt - 1) or not (rcv_nxt): one control packet is
+      // in flight at a time.
+      if (!seqBetween(seqAdd(this.#rcvNxt, -1), c.verno, this.#rcvNxt)) return "old-verno";
       this.#close(st === "CLOSEWAIT" || st === "LASTACK" || st === "TIMEWAIT" ? "normal" : "reset");
       return undefined;
     }
@@ -465,12 +478,19 @@ export class SalFlow {
   }
 
   #ourFinAcked(): boolean {
-    return this.#sentFin && this.#sndUna === this.#sndNxt;
+    // An RSYN queued behind the FIN does not hold the close back.
+    return this.#sentFin && seqGt(this.#sndUna, this.#finVerno);
   }
 
   #enterTimeWait(now: number): void {
     this.#state = "TIMEWAIT";
     this.#twAt = now + this.#timeWait;
+    // Both FINs are through: a move still pending (an RSYN queued behind our
+    // FIN) is moot, and nothing more is retransmitted.
+    this.#queue.length = 0;
+    this.#inFlight = false;
+    this.#rsynAckDue = false;
+    this.#mig = "NONE";
     this.#rtxAt = -1;
   }
 
@@ -513,8 +533,11 @@ export class SalFlow {
 
   #enqueue(now: number, flags: number): void {
     this.#queue.push({ flags, verno: this.#sndNxt, sentAt: now, retransmitted: false });
+    if (flags & SAL_FIN) {
+      this.#sentFin = true;
+      this.#finVerno = this.#sndNxt;
+    }
     this.#sndNxt = seqAdd(this.#sndNxt, 1);
-    if (flags & SAL_FIN) this.#sentFin = true;
     if (!this.#inFlight) {
       this.#sendHead(now, false);
       this.#armRtx(now);
@@ -641,7 +664,7 @@ export class SalFlow {
     if (this.#state !== "REQUEST") {
       this.#out.push({
         flags: SAL_RST | SAL_ACK,
-        verno: this.#sndNxt,
+        verno: this.#sndUna,
         ackno: this.#rcvNxt,
         service: false,
         to: this.#peer,
@@ -768,7 +791,7 @@ export class SalFlow {
     }
     if (this.#rtxAt >= 0 && now >= this.#rtxAt) {
       this.#rtxAt = -1;
-      if (this.#retries >= this.#maxRetries) {
+      if (this.#retries >= (this.#state === "RESPOND" ? this.#maxSynAckRetries : this.#maxRetries)) {
         this.#close("timeout");
         return;
       }

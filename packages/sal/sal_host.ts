@@ -881,8 +881,8 @@ export class SalHost {
         case "connected": {
           rec.up = true;
           rec.transport.connected(now);
-          if (rec.dupKey) this.#dup.delete(rec.dupKey);
-          rec.dupKey = undefined;
+          // The duplicate-SYN key stays until the flow ends: a late copy of
+          // the SYN must reach this flow, not open an orphan one.
           const l = rec.listener !== undefined ? this.#listeners.get(rec.listener) : undefined;
           if (l) {
             removeItem(l.requests, rec.id);
