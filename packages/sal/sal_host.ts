@@ -53,6 +53,7 @@ import {
   writeU32,
 } from "@serval/wire";
 import type { DropReason, Locator, SalRepr, ServicePrefix } from "@serval/wire";
+import { TimerHeap } from "./_timer_heap.ts";
 import { FlowTable } from "./flow_table.ts";
 import type { FlowTransport, HandshakeKind } from "./flow_transport.ts";
 import { randomBytes, type RandomSource } from "./random_source.ts";
@@ -200,6 +201,8 @@ interface FlowRec {
   up: boolean;
   frozen: boolean;
   closing: boolean;
+  /** The deadline recorded in the host's timer heap, if any. */
+  deadline?: number | undefined;
 }
 
 const DEFAULT_REQUEST_QUEUE = 500;
@@ -260,6 +263,7 @@ export class SalHost {
   readonly #loopback: InboundPacket[] = [];
   readonly #drops = new Map<string, number>();
   readonly #ix = new SalIndex();
+  readonly #timers = new TimerHeap();
   readonly #scratch: Uint8Array;
 
   /**
@@ -570,29 +574,49 @@ export class SalHost {
    * When {@linkcode SalHost.handleTimeout} must next be called (µs), or
    * `undefined`.
    *
-   * **Performance**: scans every flow; a timer wheel can replace it when
-   * flow counts grow.
+   * **Performance**: O(log n) amortized: flows' deadlines live in a heap
+   * (a scan of every flow made the simulator quadratic with thousands of
+   * flows in TIME-WAIT).
    */
   pollTimeout(): number | undefined {
-    let t = this.serviceTable.pollTimeout() ?? Infinity;
-    for (const [, rec] of this.#flows.entries()) {
-      const a = rec.flow.pollTimeout();
-      if (a !== undefined && a < t) t = a;
-      const b = rec.transport.pollTimeout();
-      if (b !== undefined && b < t) t = b;
-    }
+    const t = Math.min(this.serviceTable.pollTimeout() ?? Infinity, this.#nextFlowDeadline());
     return t === Infinity ? undefined : t;
   }
 
   /** Fires every timer that is due. */
   handleTimeout(now: number): void {
-    for (const [, rec] of [...this.#flows.entries()]) {
+    while (this.#nextFlowDeadline() <= now) {
+      const rec = this.#flows.get(this.#timers.peekKey()!)!;
+      this.#timers.pop();
+      rec.deadline = undefined;
       if ((rec.flow.pollTimeout() ?? Infinity) <= now) rec.flow.handleTimeout(now);
       if ((rec.transport.pollTimeout() ?? Infinity) <= now) rec.transport.handleTimeout(now);
       this.#drain(now, rec);
     }
     if ((this.serviceTable.pollTimeout() ?? Infinity) <= now) this.serviceTable.handleTimeout(now);
     this.#settle(now);
+  }
+
+  /** The earliest live flow deadline, dropping stale heap entries on the way. */
+  #nextFlowDeadline(): number {
+    const h = this.#timers;
+    while (h.size > 0) {
+      const rec = this.#flows.get(h.peekKey()!);
+      if (rec && rec.deadline === h.peekAt()) return h.peekAt();
+      h.pop();
+    }
+    return Infinity;
+  }
+
+  /** Records a flow's next deadline after anything touched it. */
+  #reschedule(rec: FlowRec): void {
+    const a = rec.flow.pollTimeout() ?? Infinity;
+    const b = rec.transport.pollTimeout() ?? Infinity;
+    const d = Math.min(a, b);
+    const next = d === Infinity ? undefined : d;
+    if (next === rec.deadline) return;
+    rec.deadline = next;
+    if (next !== undefined) this.#timers.push(next, rec.id);
   }
 
   // --- receive ---------------------------------------------------------------
@@ -874,6 +898,11 @@ export class SalHost {
   // --- send ------------------------------------------------------------------
 
   #drain(now: number, rec: FlowRec): void {
+    this.#drainFlow(now, rec);
+    if (this.#flows.get(rec.id) === rec) this.#reschedule(rec);
+  }
+
+  #drainFlow(now: number, rec: FlowRec): void {
     const f = rec.flow;
     for (let c = f.pollControl(); c; c = f.pollControl()) this.#sendControl(now, rec, c);
     for (let e = f.pollEvent(); e; e = f.pollEvent()) {
