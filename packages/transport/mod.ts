@@ -14,3 +14,9 @@
  * @module
  */
 
+export * from "./congestion_control.ts";
+export * from "./new_reno.ts";
+export * from "./cubic.ts";
+export { SendBuffer } from "./send_buffer.ts";
+export { ReceiveBuffer, type ReceiveResult } from "./receive_buffer.ts";
+export { type NextSegKind, SackScoreboard, type SackScoreboardOptions } from "./sack_scoreboard.ts";
