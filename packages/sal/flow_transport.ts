@@ -63,6 +63,12 @@ export interface FlowTransport {
   /** Whether everything sent has been delivered, so that the SAL FIN may go out. */
   readonly finished: boolean;
 
+  /**
+   * The transport gave up (its retransmission or keepalive limit ran out):
+   * the host resets the flow. Optional; absent means never.
+   */
+  readonly failed?: boolean;
+
   /** The flow ended (normally or not); release everything. */
   closed(now: number, reason: string): void;
 

@@ -942,6 +942,11 @@ export class SalHost {
       }
     }
     if (!rec.up || rec.frozen) return;
+    if (rec.transport.failed) {
+      f.abort(now);
+      this.#drainFlow(now, rec);
+      return;
+    }
     const st = f.state;
     if (st === "CONNECTED" || st === "CLOSEWAIT" || st === "FINWAIT1" || st === "FINWAIT2" || st === "CLOSING") {
       this.#sendData(now, rec);

@@ -20,3 +20,10 @@ export * from "./cubic.ts";
 export { SendBuffer } from "./send_buffer.ts";
 export { ReceiveBuffer, type ReceiveResult } from "./receive_buffer.ts";
 export { type NextSegKind, SackScoreboard, type SackScoreboardOptions } from "./sack_scoreboard.ts";
+export {
+  type DatagramCounters,
+  type DatagramDropReason,
+  DatagramTransport,
+  type DatagramTransportOptions,
+} from "./datagram_transport.ts";
+export * from "./stream_transport.ts";
