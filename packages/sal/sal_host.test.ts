@@ -4,77 +4,16 @@ import type { Locator } from "@serval/wire";
 import { EchoTransport } from "./echo_transport.ts";
 import { SeededRandom } from "./random_source.ts";
 import { SalHost } from "./sal_host.ts";
-import type { HostEvent, OutboundPacket } from "./sal_host.ts";
+import { HostNet } from "./testing.ts";
 
 const loc = (c: number, d: number): Locator => ({ address: new Uint8Array([198, 18, c, d]), port: 0 });
-const key = (l: Locator) => `${l.address.join(".")}:${l.port}`;
+const key = HostNet.key;
 const ONE_WAY = 5_000;
 
-/**
- * A tiny network for SAL hosts: every locator belongs to one host; a packet
- * reaches the host owning its destination after a fixed delay. Virtual time.
- */
-class Net {
-  now = 0;
-  readonly hosts = new Map<string, SalHost>();
-  readonly events = new Map<SalHost, HostEvent[]>();
-  #wire: { at: number; p: OutboundPacket; seq: number }[] = [];
-  #seq = 0;
-  delivered = 0;
-  lost = 0;
-  readonly down = new Set<string>();
-  loss: (p: OutboundPacket) => boolean = () => false;
-
-  add(h: SalHost, ...locs: Locator[]): SalHost {
-    for (const l of locs) this.hosts.set(key(l), h);
-    this.events.set(h, []);
-    return h;
-  }
-
-  #collect(): void {
-    for (const h of new Set(this.hosts.values())) {
-      for (let p = h.pollTransmit(); p; p = h.pollTransmit()) {
-        if (this.loss(p)) {
-          this.lost++;
-          continue;
-        }
-        this.#wire.push({ at: this.now + ONE_WAY, p, seq: this.#seq++ });
-      }
-      for (let e = h.pollEvent(); e; e = h.pollEvent()) this.events.get(h)!.push(e);
-    }
-  }
-
-  run(until = Infinity, maxSteps = 200_000): void {
-    for (let i = 0; i < maxSteps; i++) {
-      this.#collect();
-      let next = Infinity;
-      for (const w of this.#wire) next = Math.min(next, w.at);
-      for (const h of new Set(this.hosts.values())) next = Math.min(next, h.pollTimeout() ?? Infinity);
-      if (next === Infinity || next > until) {
-        if (until !== Infinity) this.now = until;
-        return;
-      }
-      this.now = next;
-      const due = this.#wire.filter((w) => w.at <= this.now).sort((a, b) => a.seq - b.seq);
-      this.#wire = this.#wire.filter((w) => w.at > this.now);
-      for (const { p } of due) {
-        const h = this.hosts.get(key(p.dst));
-        if (!h || this.down.has(key(p.dst))) {
-          this.lost++;
-          continue;
-        }
-        this.delivered++;
-        h.handlePacket(this.now, { bytes: p.bytes, off: 0, len: p.bytes.length, src: p.src ?? p.dst, dst: p.dst });
-      }
-      for (const h of new Set(this.hosts.values())) {
-        if ((h.pollTimeout() ?? Infinity) <= this.now) h.handleTimeout(this.now);
-      }
-    }
-    throw new Error("net never went idle");
-  }
-
-  get inFlight(): number {
-    return this.#wire.length;
+/** SAL hosts on an ideal network with a fixed one-way delay (packages/sal/testing.ts). */
+class Net extends HostNet {
+  constructor() {
+    super(ONE_WAY);
   }
 }
 

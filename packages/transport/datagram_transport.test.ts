@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SalHost, SeededRandom } from "@serval/sal";
-import type { HostEvent, OutboundPacket } from "@serval/sal";
+import type { OutboundPacket } from "@serval/sal";
+import { HostNet } from "@serval/sal/testing";
 import { SAL_HEADER_LEN, SAL_PROTO_UDP, ServiceId, ServicePrefix } from "@serval/wire";
 import type { Locator } from "@serval/wire";
 import { DatagramTransport } from "./datagram_transport.ts";
@@ -248,63 +249,13 @@ describe("DatagramTransport: unit", () => {
 // --- end to end: two SalHosts back to back ------------------------------------
 
 const loc = (c: number, d: number): Locator => ({ address: new Uint8Array([198, 18, c, d]), port: 0 });
-const key = (l: Locator) => `${l.address.join(".")}:${l.port}`;
+const key = HostNet.key;
 const ONE_WAY = 5_000;
 
-/** A tiny network of SAL hosts (the pattern of sal_host.test.ts), virtual time. */
-class Net {
-  now = 0;
-  readonly hosts = new Map<string, SalHost>();
-  readonly events = new Map<SalHost, HostEvent[]>();
-  #wire: { at: number; p: OutboundPacket; seq: number }[] = [];
-  #seq = 0;
-  readonly down = new Set<string>();
-  /** May alter a packet in flight. */
-  tamper: (p: OutboundPacket) => void = () => {};
-
-  add(h: SalHost, ...locs: Locator[]): SalHost {
-    for (const l of locs) this.hosts.set(key(l), h);
-    if (!this.events.has(h)) this.events.set(h, []);
-    return h;
-  }
-
-  #collect(): void {
-    for (const h of new Set(this.hosts.values())) {
-      for (let p = h.pollTransmit(); p; p = h.pollTransmit()) {
-        this.tamper(p);
-        this.#wire.push({ at: this.now + ONE_WAY, p, seq: this.#seq++ });
-      }
-      for (let e = h.pollEvent(); e; e = h.pollEvent()) this.events.get(h)!.push(e);
-    }
-  }
-
-  run(until = Infinity, maxSteps = 100_000): void {
-    for (let i = 0; i < maxSteps; i++) {
-      this.#collect();
-      let next = Infinity;
-      for (const w of this.#wire) next = Math.min(next, w.at);
-      for (const h of new Set(this.hosts.values())) next = Math.min(next, h.pollTimeout() ?? Infinity);
-      if (next === Infinity || next > until) {
-        if (until !== Infinity) this.now = until;
-        return;
-      }
-      this.now = next;
-      const due = this.#wire.filter((w) => w.at <= this.now).sort((a, b) => a.seq - b.seq);
-      this.#wire = this.#wire.filter((w) => w.at > this.now);
-      for (const { p } of due) {
-        const h = this.hosts.get(key(p.dst));
-        if (!h || this.down.has(key(p.dst))) continue;
-        h.handlePacket(this.now, { bytes: p.bytes, off: 0, len: p.bytes.length, src: p.src ?? p.dst, dst: p.dst });
-      }
-      for (const h of new Set(this.hosts.values())) {
-        if ((h.pollTimeout() ?? Infinity) <= this.now) h.handleTimeout(this.now);
-      }
-    }
-    throw new Error("net never went idle");
-  }
-
-  get inFlight(): number {
-    return this.#wire.length;
+/** SAL hosts on an ideal network with a fixed one-way delay (@serval/sal/testing). */
+class Net extends HostNet {
+  constructor() {
+    super(ONE_WAY);
   }
 }
 
