@@ -235,10 +235,11 @@ export class ReceiveBuffer {
     }
     const buf = this.#buf, cap = this.#cap;
     let r = this.#head;
-    for (let i = 0; i < n; i++) {
-      out[off + i] = buf[r]!;
-      if (++r === cap) r = 0;
-    }
+    const k1 = Math.min(n, cap - r);
+    out.set(buf.subarray(r, r + k1), off);
+    if (n > k1) out.set(buf.subarray(0, n - k1), off + k1);
+    r += n;
+    if (r >= cap) r -= cap;
     this.#head = r;
     this.#readSeq = seqAdd(this.#readSeq, n);
     return n;
@@ -287,9 +288,8 @@ export class ReceiveBuffer {
     const buf = this.#buf, cap = this.#cap;
     let w = this.#head + seqDiff(seq, this.#readSeq);
     if (w >= cap) w -= cap;
-    for (let i = 0; i < n; i++) {
-      buf[w] = data[off + i]!;
-      if (++w === cap) w = 0;
-    }
+    const k1 = Math.min(n, cap - w);
+    buf.set(data.subarray(off, off + k1), w);
+    if (n > k1) buf.set(data.subarray(off + k1, off + n), 0);
   }
 }

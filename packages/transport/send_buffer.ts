@@ -121,10 +121,9 @@ export class SendBuffer {
     const buf = this.#buf, cap = this.#cap;
     let w = this.#head + this.#len;
     if (w >= cap) w -= cap;
-    for (let i = 0; i < n; i++) {
-      buf[w] = data[off + i]!;
-      if (++w === cap) w = 0;
-    }
+    const k1 = Math.min(n, cap - w);
+    buf.set(data.subarray(off, off + k1), w);
+    if (n > k1) buf.set(data.subarray(off + k1, off + n), 0);
     this.#len += n;
     return n;
   }
@@ -171,10 +170,9 @@ export class SendBuffer {
     const buf = this.#buf, cap = this.#cap;
     let r = this.#head + d;
     if (r >= cap) r -= cap;
-    for (let i = 0; i < n; i++) {
-      out[outOff + i] = buf[r]!;
-      if (++r === cap) r = 0;
-    }
+    const k1 = Math.min(n, cap - r);
+    out.set(buf.subarray(r, r + k1), outOff);
+    if (n > k1) out.set(buf.subarray(0, n - k1), outOff + k1);
     return n;
   }
 

@@ -386,11 +386,12 @@ export class StreamTransport implements FlowTransport {
 
   #onData(now: number, seq: number, buf: Uint8Array, off: number, len: number): void {
     const wasInOrder = seq === this.#rcv.rcvNxt;
+    const hadGap = this.#rcv.rangeCount > 0;
     const res = this.#rcv.insert(seq, buf, off, len);
     if (res === "new") this.stats.bytesReceived += len;
     else this.stats.duplicateSegments++;
     // Out-of-order, duplicate or gap-filling data is acknowledged at once (RFC 5681 §4.2).
-    if (!wasInOrder || res !== "new" || this.#rcv.rangeCount > 0) {
+    if (!wasInOrder || res !== "new" || hadGap) {
       this.#ackNow = true;
       return;
     }
