@@ -273,9 +273,9 @@ export class StreamTransport implements FlowTransport {
     return this.#failed;
   }
 
-  /** Bytes sent and not yet acknowledged. */
+  /** Sequence space sent and not yet acknowledged (data and FIN). */
   get inflight(): number {
-    return this.#snd ? seqDiff(this.#sndMax, this.#snd.sndUna) : 0;
+    return this.#snd ? seqDiff(this.#sndMax, this.#snd.sndUna) - (this.#finAcked ? 1 : 0) : 0;
   }
 
   /** Bytes written and not yet acknowledged (queued + in flight). */
@@ -410,8 +410,7 @@ export class StreamTransport implements FlowTransport {
       this.#ackNow = true;
       return;
     }
-    if (this.#sack && r.options.sackBlocks) this.#sb.update(ack, r.options.sackBlocks, this.#sndMax);
-    else this.#sb.update(ack, [], this.#sndMax);
+    this.#sb.update(ack, this.#sack && r.options.sackBlocks ? r.options.sackBlocks : [], this.#sndMax);
     if (seqGt(ack, una)) {
       const dataEnd = snd.sndEnd;
       const dataAck = seqGt(ack, dataEnd) ? dataEnd : ack;
