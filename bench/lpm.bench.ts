@@ -16,59 +16,10 @@
 
 import { type BenchRow, measure, mulberry32, report } from "./harness.ts";
 import { LpmTrie } from "../packages/lpm/mod.ts";
+import { KEY, makePrefixes, type Prefixes, randomKeys, underKeys } from "./_prefixes.ts";
 
 const SIZES = [1_000, 10_000, 100_000, 1_000_000];
 const LOOKUP_KEYS = 4096;
-const KEY = 32;
-
-interface Prefixes {
-  readonly n: number;
-  /** n keys of 32 random bytes (bits beyond the length are left random: the trie masks them). */
-  readonly keys: Uint8Array;
-  readonly bits: Uint16Array;
-}
-
-function randomBytes(rnd: () => number, out: Uint8Array): Uint8Array {
-  for (let i = 0; i < out.length; i += 4) {
-    const x = rnd();
-    out[i] = x;
-    out[i + 1] = x >>> 8;
-    out[i + 2] = x >>> 16;
-    out[i + 3] = x >>> 24;
-  }
-  return out;
-}
-
-function makePrefixes(n: number, seed: number): Prefixes {
-  const rnd = mulberry32(seed);
-  const keys = randomBytes(rnd, new Uint8Array(n * KEY));
-  const bits = new Uint16Array(n);
-  for (let i = 0; i < n; i++) bits[i] = rnd() % 257;
-  return { n, keys, bits };
-}
-
-/** `count` random keys. */
-function randomKeys(count: number, seed: number): Uint8Array {
-  return randomBytes(mulberry32(seed), new Uint8Array(count * KEY));
-}
-
-/** `count` keys, each a random stored prefix followed by random bits. */
-function underKeys(p: Prefixes, count: number, seed: number): Uint8Array {
-  const rnd = mulberry32(seed);
-  const out = randomBytes(rnd, new Uint8Array(count * KEY));
-  for (let j = 0; j < count; j++) {
-    const i = rnd() % p.n;
-    const L = p.bits[i]!;
-    const whole = L >> 3;
-    for (let b = 0; b < whole; b++) out[j * KEY + b] = p.keys[i * KEY + b]!;
-    const r = L & 7;
-    if (r !== 0) {
-      const m = (0xff00 >> r) & 0xff;
-      out[j * KEY + whole] = (p.keys[i * KEY + whole]! & m) | (out[j * KEY + whole]! & ~m & 0xff);
-    }
-  }
-  return out;
-}
 
 function build(p: Prefixes): LpmTrie<number> {
   const t = new LpmTrie<number>();

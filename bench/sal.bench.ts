@@ -29,12 +29,12 @@
 
 import { type BenchRow, measure, mulberry32, report } from "./harness.ts";
 import { LpmTrie } from "../packages/lpm/mod.ts";
+import { KEY, makePrefixes, type Prefixes, randomBytes, underKeys } from "./_prefixes.ts";
 import { EchoTransport, SalHost, SeededRandom, ServiceTable } from "../packages/sal/mod.ts";
 import type { FlowTransport, HandshakeKind, HostEvent, ResolveRequest } from "../packages/sal/mod.ts";
 import { readU16, SAL_PROTO_UDP, ServiceId, ServicePrefix, UDP_HEADER_LEN, writeU16 } from "../packages/wire/mod.ts";
 import type { Locator } from "../packages/wire/mod.ts";
 
-const KEY = 32;
 const LOOKUP_KEYS = 4096;
 
 let sink = 0;
@@ -47,53 +47,10 @@ function gc(): void {
   (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
 
-function randomBytes(rnd: () => number, out: Uint8Array): Uint8Array {
-  for (let i = 0; i < out.length; i += 4) {
-    const x = rnd();
-    out[i] = x;
-    out[i + 1] = x >>> 8;
-    out[i + 2] = x >>> 16;
-    out[i + 3] = x >>> 24;
-  }
-  return out;
-}
-
 // --- 1. resolution -------------------------------------------------------------
 
-interface Prefixes {
-  readonly n: number;
-  readonly keys: Uint8Array;
-  readonly bits: Uint16Array;
-}
-
-function makePrefixes(n: number, seed: number): Prefixes {
-  const rnd = mulberry32(seed);
-  const keys = randomBytes(rnd, new Uint8Array(n * KEY));
-  const bits = new Uint16Array(n);
-  for (let i = 0; i < n; i++) bits[i] = 8 + (rnd() % 249); // 8..256
-  return { n, keys, bits };
-}
-
-/** `count` keys, each a random stored prefix followed by random bits. */
-function underKeys(p: Prefixes, count: number, seed: number): Uint8Array {
-  const rnd = mulberry32(seed);
-  const out = randomBytes(rnd, new Uint8Array(count * KEY));
-  for (let j = 0; j < count; j++) {
-    const i = rnd() % p.n;
-    const L = p.bits[i]!;
-    const whole = L >> 3;
-    for (let b = 0; b < whole; b++) out[j * KEY + b] = p.keys[i * KEY + b]!;
-    const r = L & 7;
-    if (r !== 0) {
-      const m = (0xff00 >> r) & 0xff;
-      out[j * KEY + whole] = (p.keys[i * KEY + whole]! & m) | (out[j * KEY + whole]! & ~m & 0xff);
-    }
-  }
-  return out;
-}
-
-/** 256 next-hop locators 10.0.x.1. */
-const HOPS: Locator[] = Array.from({ length: 256 }, (_, i) => ({ address: new Uint8Array([10, 0, i, 1]), port: 0 }));
+/** 256 next-hop locators 198.18.x.1 (never contacted: the table is only resolved). */
+const HOPS: Locator[] = Array.from({ length: 256 }, (_, i) => ({ address: new Uint8Array([198, 18, i, 1]), port: 0 }));
 
 /** Adds every prefix (duplicates skipped) with 1–3 weighted FORWARD targets, or one DEMUX target. */
 function fillTable(t: ServiceTable, p: Prefixes, seed: number, type: "forward" | "demux"): number {
@@ -151,18 +108,18 @@ function hitShare(t: ServiceTable, keys: Uint8Array, mode: "any" | "local"): num
   let hits = 0;
   for (let o = 0; o < LOOKUP_KEYS * KEY; o += KEY) {
     const v = t.resolve(0, keys, o, req, mode);
-    if (mode === "local" ? v.kind === "demux" : v.kind === "forward" && v.target.locator!.address[1] === 0) hits++;
+    if (mode === "local" ? v.kind === "demux" : v.kind === "forward" && v.target.locator!.address[1] === 18) hits++;
   }
   return Math.round((100 * hits) / LOOKUP_KEYS);
 }
 
-const DEFAULT_HOP: Locator = { address: new Uint8Array([10, 1, 0, 1]), port: 0 };
+const DEFAULT_HOP: Locator = { address: new Uint8Array([198, 19, 0, 1]), port: 0 };
 
 /** Table sizes; `SAL_BENCH_SIZES=10000` skips the 1 M table (a quick run). */
 const SIZES = (process.env.SAL_BENCH_SIZES ?? "10000,1000000").split(",").map(Number);
 
 for (const n of SIZES) {
-  const p = makePrefixes(n, 0x5a1 + n);
+  const p = makePrefixes(n, 0x5a1 + n, 8, 256);
   const rand = randomBytes(mulberry32(0xa11ce + n), new Uint8Array(LOOKUP_KEYS * KEY));
   const under = underKeys(p, LOOKUP_KEYS, 0xb0b + n);
 

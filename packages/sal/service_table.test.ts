@@ -6,7 +6,7 @@ import { SeededRandom } from "./random_source.ts";
 import { ServiceTable } from "./service_table.ts";
 import type { TargetSpec } from "./service_table.ts";
 
-const loc = (n: number, port = 0) => ({ address: new Uint8Array([10, 0, 0, n]), port });
+const loc = (n: number, port = 0) => ({ address: new Uint8Array([198, 18, 0, n]), port });
 const newTable = (seed = 1) => new ServiceTable({ random: new SeededRandom(seed) });
 const P = (s: string) => ServicePrefix.parse(s);
 const key = (s: string) => ServiceId.parse(s).bytes;

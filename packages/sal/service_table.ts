@@ -232,7 +232,7 @@ const TYPES: readonly string[] = ["forward", "demux", "delay", "drop"];
  * import { ServiceId, ServicePrefix } from "@serval/wire";
  * import { ServiceTable, SeededRandom } from "@serval/sal";
  * const table = new ServiceTable({ random: new SeededRandom(1) });
- * const router = { address: new Uint8Array([10, 0, 0, 1]), port: 0 };
+ * const router = { address: new Uint8Array([198, 18, 0, 1]), port: 0 };
  * table.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: router });
  * table.addTarget(ServicePrefix.parse("web.example/16"), { type: "demux", listener: 7 });
  * const key = ServiceId.parse("web.example").bytes;

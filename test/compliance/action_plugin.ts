@@ -42,7 +42,7 @@ export function makeTarget(type: TargetType, n: number, weight = 1): Target & { 
   const t = {
     type,
     weight,
-    locator: type === "forward" ? { address: new Uint8Array([10, (n >> 16) & 255, (n >> 8) & 255, n & 255]), port: 0 } : undefined,
+    locator: type === "forward" ? { address: new Uint8Array([198, 18 | ((n >> 16) & 1), (n >> 8) & 255, n & 255]), port: 0 } : undefined,
     listener: type === "demux" ? n : undefined,
     counters: zero(),
     verdict: undefined as unknown as Verdict,
