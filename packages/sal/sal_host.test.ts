@@ -1,27 +1,20 @@
 import { describe, expect, test } from "bun:test";
 import { emitSal, SAL_SYN, ServiceId, ServicePrefix } from "@serval/wire";
-import type { Locator } from "@serval/wire";
 import { EchoTransport } from "./echo_transport.ts";
 import { SeededRandom } from "./random_source.ts";
 import { SalHost } from "./sal_host.ts";
-import { HostNet } from "./testing.ts";
+import { HostNet, testLocator } from "./testing.ts";
 
-const loc = (c: number, d: number): Locator => ({ address: new Uint8Array([198, 18, c, d]), port: 0 });
+const loc = testLocator;
 const key = HostNet.key;
 const ONE_WAY = 5_000;
 
-/** SAL hosts on an ideal network with a fixed one-way delay (packages/sal/testing.ts). */
-class Net extends HostNet {
-  constructor() {
-    super(ONE_WAY);
-  }
-}
 
 const ECHO = ServiceId.parse("echo.example");
 
 /** A client host, a router, and replica hosts listening on echo.example. */
 function topology(weights: number[], seed = 1) {
-  const net = new Net();
+  const net = new HostNet(ONE_WAY);
   const rnd = new SeededRandom(seed);
   const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
   const router = net.add(new SalHost({ random: rnd, locals: [loc(0, 254)], router: true }), loc(0, 254));
@@ -44,7 +37,7 @@ function topology(weights: number[], seed = 1) {
   return { net, client, router, servers };
 }
 
-function serveUntilClosed(net: Net, s: { host: SalHost; listener: number }): void {
+function serveUntilClosed(net: HostNet, s: { host: SalHost; listener: number }): void {
   // The server application: accept, and close when the client has closed.
   for (const e of net.events.get(s.host)!.splice(0)) {
     if (e.type === "incoming") while (s.host.accept(s.listener) !== undefined);
@@ -104,7 +97,7 @@ describe("SalHost", () => {
   });
 
   test("a service nobody serves is refused at once", () => {
-    const net = new Net();
+    const net = new HostNet(ONE_WAY);
     const rnd = new SeededRandom(3);
     const a = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
     const b = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)] }), loc(0, 2));
@@ -125,7 +118,7 @@ describe("SalHost", () => {
   });
 
   test("a SYN flood keeps memory bounded and a real client still connects", () => {
-    const net = new Net();
+    const net = new HostNet(ONE_WAY);
     const rnd = new SeededRandom(11);
     const server = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)], requestQueue: 100 }), loc(0, 2));
     server.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
@@ -227,7 +220,7 @@ describe("SalHost", () => {
   });
 
   test("DELAY on a router: resolve-request, release after a rule appears, drop", () => {
-    const net = new Net();
+    const net = new HostNet(ONE_WAY);
     const rnd = new SeededRandom(21);
     const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
     const router = net.add(new SalHost({ random: rnd, locals: [loc(0, 254)], router: true }), loc(0, 254));
@@ -259,7 +252,7 @@ describe("SalHost", () => {
   });
 
   test("DELAY on the client's own table holds its SYN until released", () => {
-    const net = new Net();
+    const net = new HostNet(ONE_WAY);
     const rnd = new SeededRandom(22);
     const client = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
     const server = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)] }), loc(0, 2));

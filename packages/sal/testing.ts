@@ -10,6 +10,20 @@
 import type { Locator } from "@serval/wire";
 import type { HostEvent, OutboundPacket, SalHost } from "./sal_host.ts";
 
+/**
+ * A test locator inside 198.18.0.0/15: `198.18.c.d`, raw IP (port 0).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { testLocator } from "@serval/sal/testing";
+ * assertEquals([...testLocator(1, 2).address], [198, 18, 1, 2]);
+ * ```
+ */
+export function testLocator(c: number, d: number): Locator {
+  return { address: new Uint8Array([198, 18, c, d]), port: 0 };
+}
+
 function key(l: Locator): string {
   return `${l.address.join(".")}:${l.port}`;
 }

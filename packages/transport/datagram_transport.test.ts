@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { SalHost, SeededRandom } from "@serval/sal";
 import type { OutboundPacket } from "@serval/sal";
-import { HostNet } from "@serval/sal/testing";
+import { HostNet, testLocator } from "@serval/sal/testing";
 import { SAL_HEADER_LEN, SAL_PROTO_UDP, ServiceId, ServicePrefix } from "@serval/wire";
-import type { Locator } from "@serval/wire";
 import { DatagramTransport } from "./datagram_transport.ts";
 
 /** A segment in the UDP layout carrying `payload`. */
@@ -248,16 +247,10 @@ describe("DatagramTransport: unit", () => {
 
 // --- end to end: two SalHosts back to back ------------------------------------
 
-const loc = (c: number, d: number): Locator => ({ address: new Uint8Array([198, 18, c, d]), port: 0 });
+const loc = testLocator;
 const key = HostNet.key;
 const ONE_WAY = 5_000;
 
-/** SAL hosts on an ideal network with a fixed one-way delay (@serval/sal/testing). */
-class Net extends HostNet {
-  constructor() {
-    super(ONE_WAY);
-  }
-}
 
 const SVC = ServiceId.parse("dgram.example");
 
@@ -268,7 +261,7 @@ function isUdpData(p: OutboundPacket): boolean {
 }
 
 function setup() {
-  const net = new Net();
+  const net = new HostNet(ONE_WAY);
   const rnd = new SeededRandom(5);
   const a = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)], flow: { timeWaitUs: 1_000_000 } }), loc(0, 1));
   const b = net.add(new SalHost({ random: rnd, locals: [loc(0, 2)], flow: { timeWaitUs: 1_000_000 } }), loc(0, 2));
