@@ -129,106 +129,72 @@ describe("scenario: StreamTransport end to end", () => {
     return flows.map((f, i) => (f.received - base[i]!) / (WINDOW_US / 1e6));
   }
 
+  const UNLIMITED = { ...BOTTLENECK, queueLimitBytes: Infinity };
+
+  /** One flow on `link`: goodput over the steady window must reach 90 % of capacity. */
+  function oneFlowFills(label: string, link: typeof BOTTLENECK): void {
+    const t = performance.now();
+    const w = streamWorld({ seed: 21, link });
+    const f = connectStream(w, undefined, {}, digest);
+    const [g] = goodput(w, [f]);
+    const st = f.client.refreshStats();
+    log(`one flow, ${label}:`, {
+      goodputMbps: (g! * 8) / 1e6,
+      ofCapacity: g! / CAPACITY,
+      queueDrops: w.lan.stats.dropped.queue,
+      cwnd: st.cwnd,
+      srttUs: st.srttUs,
+      fr: st.fastRecoveries,
+      rto: st.retransmitTimeouts,
+      wallMs: Math.round(performance.now() - t),
+    });
+    expect(g!).toBeGreaterThanOrEqual(0.9 * CAPACITY);
+    finish(w, [f]);
+  }
+
+  /** Two flows on `link`: each within 20 % of half the capacity. */
+  function twoFlowsShare(label: string, link: typeof BOTTLENECK): void {
+    const t = performance.now();
+    const w = streamWorld({ seed: 31, link });
+    const flows = [connectStream(w, undefined, {}, digest), connectStream(w, undefined, {}, digest)];
+    const g = goodput(w, flows);
+    const total = g[0]! + g[1]!;
+    log(`two flows, ${label}:`, {
+      mbps: g.map((x) => (x * 8) / 1e6),
+      share: g.map((x) => x / (total / 2)),
+      ofCapacity: total / CAPACITY,
+      queueDrops: w.lan.stats.dropped.queue,
+      fr: flows.map((f) => f.client.refreshStats().fastRecoveries),
+      wallMs: Math.round(performance.now() - t),
+    });
+    for (const x of g) {
+      expect(x).toBeGreaterThanOrEqual(0.8 * (CAPACITY / 2));
+      expect(x).toBeLessThanOrEqual(1.2 * (CAPACITY / 2));
+    }
+    finish(w, flows);
+  }
+
   // SKIPPED (fails, bug in packages/transport/cubic.ts, not fixed here): with a 1-BDP queue the
   // flow gets 27.5 Mbit/s (27.5 %): 25 431 queue drops, 45 fast recoveries, 21 RTOs in 8 s; after
   // the slow-start overshoot ssthresh stays ≈ 0.7 × 1 MiB (734 003 B ≫ BDP + queue) across repeated
   // RTOs, so every regrowth overflows the queue again. NewReno on the same link reaches 96.8 Mbit/s.
-  test.skip(
-    "CUBIC: one flow fills a 100 Mbit/s, 20 ms RTT link with a 1-BDP queue (≥ 90 %)",
-    () => {
-      const t = performance.now();
-      const w = streamWorld({ seed: 21, link: BOTTLENECK });
-      const f = connectStream(w, undefined, {}, digest);
-      const [g] = goodput(w, [f]);
-      const st = f.client.refreshStats();
-      log("one flow:", {
-        goodputMbps: (g! * 8) / 1e6,
-        ofCapacity: g! / CAPACITY,
-        queueDrops: w.lan.stats.dropped.queue,
-        cwnd: st.cwnd,
-        srttUs: st.srttUs,
-        fr: st.fastRecoveries,
-        rto: st.retransmitTimeouts,
-        wallMs: Math.round(performance.now() - t),
-      });
-      expect(g!).toBeGreaterThanOrEqual(0.9 * CAPACITY);
-      finish(w, [f]);
-    },
-    120_000,
-  );
+  test.skip("CUBIC: one flow fills a 100 Mbit/s, 20 ms RTT link with a 1-BDP queue (≥ 90 %)", () => {
+    oneFlowFills("1-BDP queue", BOTTLENECK);
+  }, 120_000);
 
-  test(
-    "CUBIC: one flow fills a 100 Mbit/s, 20 ms RTT link with an unlimited queue (≥ 90 %)",
-    () => {
-      const t = performance.now();
-      const w = streamWorld({
-        seed: 21,
-        link: { ...BOTTLENECK, queueLimitBytes: Infinity },
-      });
-      const f = connectStream(w, undefined, {}, digest);
-      const [g] = goodput(w, [f]);
-      const st = f.client.refreshStats();
-      log("one flow, unlimited queue:", {
-        goodputMbps: (g! * 8) / 1e6,
-        ofCapacity: g! / CAPACITY,
-        cwnd: st.cwnd,
-        srttUs: st.srttUs,
-        wallMs: Math.round(performance.now() - t),
-      });
-      expect(g!).toBeGreaterThanOrEqual(0.9 * CAPACITY);
-      finish(w, [f]);
-    },
-    120_000,
-  );
+  test("CUBIC: one flow fills a 100 Mbit/s, 20 ms RTT link with an unlimited queue (≥ 90 %)", () => {
+    oneFlowFills("unlimited queue", UNLIMITED);
+  }, 120_000);
 
   // SKIPPED (fails, same CUBIC bug as above): 2.09 vs 59.58 Mbit/s (shares 0.07 / 1.93 of fair), 61.7 % of capacity.
-  test.skip(
-    "CUBIC: two flows share the bottleneck, each within 20 % of its fair share",
-    () => {
-      const t = performance.now();
-      const w = streamWorld({ seed: 31, link: BOTTLENECK });
-      const flows = [connectStream(w, undefined, {}, digest), connectStream(w, undefined, {}, digest)];
-      const g = goodput(w, flows);
-      const total = g[0]! + g[1]!;
-      log("two flows:", {
-        mbps: g.map((x) => (x * 8) / 1e6),
-        share: g.map((x) => x / (total / 2)),
-        ofCapacity: total / CAPACITY,
-        queueDrops: w.lan.stats.dropped.queue,
-        fr: flows.map((f) => f.client.refreshStats().fastRecoveries),
-        wallMs: Math.round(performance.now() - t),
-      });
-      for (const x of g) {
-        expect(x).toBeGreaterThanOrEqual(0.8 * (CAPACITY / 2));
-        expect(x).toBeLessThanOrEqual(1.2 * (CAPACITY / 2));
-      }
-      finish(w, flows);
-    },
-    120_000,
-  );
+  test.skip("CUBIC: two flows share the bottleneck, each within 20 % of its fair share", () => {
+    twoFlowsShare("1-BDP queue", BOTTLENECK);
+  }, 120_000);
 
   test(
     "CUBIC: two flows share a 100 Mbit/s, 20 ms RTT link with an unlimited queue, each within 20 % of its fair share",
     () => {
-      const t = performance.now();
-      const w = streamWorld({
-        seed: 31,
-        link: { ...BOTTLENECK, queueLimitBytes: Infinity },
-      });
-      const flows = [connectStream(w, undefined, {}, digest), connectStream(w, undefined, {}, digest)];
-      const g = goodput(w, flows);
-      const total = g[0]! + g[1]!;
-      log("two flows, unlimited queue:", {
-        mbps: g.map((x) => (x * 8) / 1e6),
-        share: g.map((x) => x / (total / 2)),
-        ofCapacity: total / CAPACITY,
-        wallMs: Math.round(performance.now() - t),
-      });
-      for (const x of g) {
-        expect(x).toBeGreaterThanOrEqual(0.8 * (CAPACITY / 2));
-        expect(x).toBeLessThanOrEqual(1.2 * (CAPACITY / 2));
-      }
-      finish(w, flows);
+      twoFlowsShare("unlimited queue", UNLIMITED);
     },
     120_000,
   );
