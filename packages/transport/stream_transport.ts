@@ -35,6 +35,7 @@ import {
   TCP_HEADER_LEN,
   TCP_PSH,
   TCP_SYN,
+  tcpHeaderLen,
 } from "@serval/wire";
 import type { TcpOptions, TcpRepr } from "@serval/wire";
 import { RtoEstimator } from "@serval/sal";
@@ -575,7 +576,7 @@ export class StreamTransport implements FlowTransport {
       options,
       payloadLen: len,
     };
-    const hl = emitTcpHeaderLen(repr);
+    const hl = tcpHeaderLen(repr);
     if (len > 0) this.#snd.read(seq, len, buf, off + hl);
     emitTcp(repr, buf, off);
     this.#ackNow = false;
@@ -720,15 +721,4 @@ export class StreamTransport implements FlowTransport {
     this.stats.rtoUs = this.#rto.rtoUs;
     return this.stats;
   }
-}
-
-function emitTcpHeaderLen(r: TcpRepr): number {
-  let n = TCP_HEADER_LEN;
-  const o = r.options;
-  if (o.mss !== undefined) n += 4;
-  if (o.timestamps !== undefined) n += 12;
-  else if (o.sackPermitted) n += 4;
-  if (o.windowScale !== undefined) n += 4;
-  if (o.sackBlocks !== undefined) n += 4 + 8 * o.sackBlocks.length;
-  return n;
 }
