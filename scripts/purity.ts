@@ -14,6 +14,7 @@ export const PURE_DIRS: readonly string[] = [
   "packages/sal",
   "packages/transport",
   "packages/discovery",
+  "packages/datapath",
   "plugins",
 ];
 
@@ -24,6 +25,7 @@ export const PURE_PACKAGES: readonly string[] = [
   "@serval/sal",
   "@serval/transport",
   "@serval/discovery",
+  "@serval/datapath",
 ];
 
 /** One broken rule at one line. */

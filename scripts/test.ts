@@ -18,7 +18,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
-const PURE_PKGS = ["packages/wire", "packages/lpm", "packages/sal", "packages/transport", "packages/discovery"];
+const PURE_PKGS = ["packages/wire", "packages/lpm", "packages/sal", "packages/transport", "packages/discovery", "packages/datapath"];
 const pureDirs = [...PURE_PKGS, ...listDirs("plugins")].filter((d) => exists(join(root, d, "mod.ts")));
 
 function listDirs(d: string): string[] {
