@@ -69,6 +69,7 @@ export class SackScoreboard {
   #highAck: number;
   #sndMax: number;
   #dsack = false;
+  #lostMark: number;
   #segSeq = 0;
   #segLen = 0;
 
@@ -104,6 +105,7 @@ export class SackScoreboard {
     this.#ranges = new SeqRanges(maxRanges);
     this.#highAck = initialSeq;
     this.#sndMax = initialSeq;
+    this.#lostMark = initialSeq;
   }
 
   /** HighACK: the highest cumulative ACK seen (SND.UNA). */
@@ -220,6 +222,71 @@ export class SackScoreboard {
   }
 
   /**
+   * Records that data up to `sndMax` has been sent, so that
+   * {@link SackScoreboard.pipe} counts new data the moment it leaves (not
+   * only once an ACK mentions it).
+   *
+   * @param sndMax The sequence number after the highest byte sent (it only moves forward).
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const sb = new SackScoreboard({ mss: 100, initialSeq: 0 });
+   * sb.sent(300);
+   * assertEquals(sb.pipe(), 300);
+   * ```
+   */
+  sent(sndMax: number): void {
+    if (seqGt(sndMax, this.#sndMax)) this.#sndMax = sndMax >>> 0;
+  }
+
+  /**
+   * Deems every unSACKed byte below `upTo` lost, whatever the SACKs above
+   * it say: after a retransmission timeout everything outstanding and not
+   * SACKed must be resent (as Linux's loss state does), while SACKed data is
+   * not resent. The mark only moves forward; {@link SackScoreboard.reset}
+   * clears it.
+   *
+   * @param upTo Sequence number after the last byte deemed lost (usually `sndMax`).
+   *
+   * @example The tail above the last SACK is lost too
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const sb = new SackScoreboard({ mss: 100, initialSeq: 0 });
+   * sb.update(0, [[100, 200]], 400);
+   * sb.markLost(400);
+   * assertEquals([sb.isLost(0), sb.isLost(300)], [true, true]);
+   * assertEquals(sb.pipe(), 0);
+   * assertEquals(sb.nextSeg(100, true), "retransmit-lost");
+   * assertEquals([sb.segSeq, sb.segLen], [200, 100]);
+   * ```
+   */
+  markLost(upTo: number): void {
+    if (seqGt(upTo, this.#lostMark)) this.#lostMark = upTo >>> 0;
+  }
+
+  /**
+   * The end of the unSACKed run starting at `seq`: the start of the next
+   * SACKed range above it, or `sndMax`.
+   *
+   * @param seq An unSACKed sequence number at or above HighACK.
+   * @returns The sequence number where the run ends.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const sb = new SackScoreboard({ mss: 100, initialSeq: 0 });
+   * sb.update(0, [[100, 200]], 400);
+   * assertEquals([sb.holeEnd(0), sb.holeEnd(200)], [100, 400]);
+   * ```
+   */
+  holeEnd(seq: number): number {
+    const r = this.#ranges;
+    for (let i = 0; i < r.count; i++) if (seqGt(r.start(i), seq)) return r.start(i);
+    return this.#sndMax;
+  }
+
+  /**
    * RFC 6675 §4 IsLost(SeqNum): `true` when at least DupThresh discontiguous
    * SACKed runs lie (at least partly) above `seq`, or more than
    * `(DupThresh - 1) * SMSS` SACKed bytes have sequence numbers above `seq`.
@@ -240,6 +307,7 @@ export class SackScoreboard {
    * ```
    */
   isLost(seq: number): boolean {
+    if (seqLt(seq, this.#lostMark) && seqGe(seq, this.#highAck)) return true;
     const r = this.#ranges;
     let bytes = 0, runs = 0;
     for (let i = r.count - 1; i >= 0; i--) {
@@ -281,7 +349,9 @@ export class SackScoreboard {
       const len = seqDiff(top, gapLo);
       if (len > 0) {
         // Every byte of a gap sees the same SACKed bytes above it.
-        if (!(runs >= d || bytes > k)) pipe += len;
+        // Bytes below the loss mark are lost whatever lies above them.
+        const marked = Math.min(len, Math.max(0, seqDiff(this.#lostMark, gapLo)));
+        if (!(runs >= d || bytes > k)) pipe += len - marked;
         if (seqGt(highRxt, gapLo)) pipe += Math.min(len, seqDiff(highRxt, gapLo));
       }
       if (i >= 0) {
@@ -340,6 +410,10 @@ export class SackScoreboard {
       }
       cur = r.end(i);
     }
+    if (!hole && seqLt(cur, this.#lostMark) && seqLt(cur, this.#sndMax)) {
+      hole = true;
+      holeEnd = seqLt(this.#lostMark, this.#sndMax) ? this.#lostMark : this.#sndMax;
+    }
     if (hole && this.isLost(cur)) {
       this.#segSeq = cur;
       this.#segLen = Math.min(this.#mss, seqDiff(holeEnd, cur));
@@ -397,12 +471,14 @@ export class SackScoreboard {
   reset(initialSeq?: number): void {
     this.#ranges.clear();
     this.#dsack = false;
+    this.#lostMark = this.#highAck;
     if (initialSeq !== undefined) {
       if (!Number.isInteger(initialSeq) || initialSeq < 0 || initialSeq > 0xffffffff) {
         throw new RangeError(`Cannot reset SackScoreboard: initialSeq must be a u32, got ${initialSeq}`);
       }
       this.#highAck = initialSeq;
       this.#sndMax = initialSeq;
+      this.#lostMark = initialSeq;
     }
   }
 }

@@ -149,6 +149,10 @@ describe("StreamTransport", () => {
     expect(r.got).toBe(r.sent);
     expect(p.a.finished).toBe(true);
     expect(p.a.stats.fastRecoveries).toBeGreaterThan(0);
+    // Lost retransmissions are found by time, not left to the RTO (28 RTOs
+    // before that; 3 now: the slow-start overshoot and two tails).
+    expect(p.a.stats.lostRetransmissions).toBeGreaterThan(0);
+    expect(p.a.stats.retransmitTimeouts).toBeLessThanOrEqual(5);
   }, 120_000);
 
   test("NewReno works as the congestion controller too", () => {

@@ -43,6 +43,7 @@ import type { FlowTransport, HandshakeKind, RtoOptions } from "@serval/sal";
 import type { CongestionControl, CongestionControlFactory } from "./congestion_control.ts";
 import { Cubic } from "./cubic.ts";
 import { ReceiveBuffer } from "./receive_buffer.ts";
+import { RexmitLog } from "./_rexmit_log.ts";
 import { SackScoreboard } from "./sack_scoreboard.ts";
 import { SendBuffer } from "./send_buffer.ts";
 
@@ -84,6 +85,8 @@ export interface StreamStats {
   segmentsReceived: number;
   retransmitTimeouts: number;
   fastRecoveries: number;
+  /** Retransmissions found lost and sent again before the RTO. */
+  lostRetransmissions: number;
   migrationRepairs: number;
   duplicateSegments: number;
   zeroWindowProbes: number;
@@ -91,6 +94,11 @@ export interface StreamStats {
 }
 
 const DEFAULT_MSS = 1380;
+
+/** The earlier of a deadline and a timer (-1: not armed). */
+function earliest(t: number, timer: number): number {
+  return timer >= 0 && timer < t ? timer : t;
+}
 const MAX_WINDOW_SCALE = 14;
 
 /**
@@ -216,6 +224,7 @@ export class StreamTransport implements FlowTransport {
       segmentsReceived: 0,
       retransmitTimeouts: 0,
       fastRecoveries: 0,
+      lostRetransmissions: 0,
       migrationRepairs: 0,
       duplicateSegments: 0,
       zeroWindowProbes: 0,
@@ -411,8 +420,11 @@ export class StreamTransport implements FlowTransport {
       this.#ackNow = true;
       return;
     }
-    this.#sb.update(ack, this.#sack && r.options.sackBlocks ? r.options.sackBlocks : [], this.#sndMax);
+    const newlySacked = this.#sb.update(ack, this.#sack && r.options.sackBlocks ? r.options.sackBlocks : [], this.#sndMax);
     if (seqGt(ack, una)) {
+      // What this pass had outstanding when the ACK arrived (acked bytes
+      // included): after an RTO that is from snd_una, not the old flight.
+      const outstanding = seqDiff(seqGt(this.#sndNxt, ack) ? this.#sndNxt : ack, una);
       const dataEnd = snd.sndEnd;
       const dataAck = seqGt(ack, dataEnd) ? dataEnd : ack;
       const acked = snd.acknowledge(dataAck);
@@ -434,13 +446,32 @@ export class StreamTransport implements FlowTransport {
       if (this.#recovery && seqGe(ack, this.#recoveryPoint)) {
         this.#recovery = false;
         this.#rescueRxt = undefined;
+        this.#headAt = -1;
+        this.#rexmit.clear();
         this.#cc.onRecoveryExit(now);
+      } else if (this.#recovery) {
+        // The new head's hole was retransmitted at most now: time it from here.
+        this.#headAt = seqLt(ack, this.#highRxt) ? this.#lossDeadline(now, 1) : -1;
       }
-      this.#cc.onAck(now, acked, rtt, this.inflight);
+      this.#reoAt = -1;
+      this.#cc.onAck(now, acked, rtt, outstanding);
       if (this.#migMark !== undefined && seqGe(ack, this.#migMark)) this.#migMark = undefined;
       this.#rtoAt = this.inflight > 0 && !this.#frozen ? now + this.#rto.rtoUs : -1;
-    } else if (ack === una && this.inflight > 0 && window === this.#sndWnd) {
-      this.#dupAcks++;
+    } else if (ack === una && this.inflight > 0) {
+      // RFC 6675 §2: with SACK, a duplicate ACK is one that SACKs new data
+      // (not a window update, nor an echo of a duplicate segment); without
+      // SACK, RFC 5681's pure ACK with an unchanged window.
+      if (this.#sack ? newlySacked > 0 : r.payloadLen === 0 && window === this.#sndWnd) this.#dupAcks++;
+      // The receiver echoes the timestamp of the segment that made it SACK:
+      // an RTT sample even while the head is missing (RFC 7323 §4.1 lets
+      // the sender time any segment whose echo it gets back).
+      if (newlySacked > 0 && this.#ts && r.options.timestamps && r.options.timestamps.tsecr !== 0) {
+        this.#rto.sample(seqDiff(now >>> 0, r.options.timestamps.tsecr));
+      }
+    }
+    if (this.#recovery && this.#sack && (newlySacked > 0 || seqGt(ack, una)) && this.#rexmit.size > 0) {
+      const wait = this.#lossDeadline(0, 1);
+      if (wait >= 0) this.stats.lostRetransmissions += this.#rexmit.reap(ack, this.#sb, now, wait);
     }
     this.#sndWnd = window;
     if (window > 0) {
@@ -450,11 +481,49 @@ export class StreamTransport implements FlowTransport {
     this.#maybeEnterRecovery(now);
   }
 
+  /**
+   * Time-based loss detection for the head of the window (the idea of RACK,
+   * RFC 8985, applied to snd_una only, which needs no per-segment send
+   * times). Two deadlines, both `now + rtts × SRTT + reordering window`
+   * with the window max(4 × RTTVAR, SRTT / 4, 1 ms):
+   * - outside recovery, from the first SACK above snd_una (`rtts` = 0):
+   *   data sent after the head has arrived, so the head is lost unless it
+   *   is merely reordered; this catches a loss when too few segments are in
+   *   flight for three duplicate ACKs;
+   * - in recovery, from the head's retransmission (`rtts` = 1): its ACK is
+   *   due; if it has not come the retransmission was lost too, which RFC 6675
+   *   alone leaves to the RTO.
+   *
+   * @returns The deadline, or -1 before the first RTT sample.
+   */
+  #lossDeadline(now: number, rtts: number): number {
+    const srtt = this.#rto.srttUs;
+    if (srtt < 0) return -1;
+    return now + rtts * srtt + Math.max(4 * this.#rto.rttvarUs, srtt / 4, 1000);
+  }
+
+  /**
+   * FlightSize for a window reduction: what is outstanding, but never more
+   * than cwnd. SACKed bytes and data from before an RTO also count as
+   * outstanding until the cumulative ACK passes them; reducing from that
+   * would set ssthresh far above what the path holds (RFC 9438 §4.6 uses
+   * cwnd).
+   */
+  #flightSize(): number {
+    return Math.min(this.inflight, this.#cc.cwnd);
+  }
+
   #maybeEnterRecovery(now: number): void {
     if (this.#recovery || this.inflight === 0) return;
     const una = this.#snd.sndUna;
-    // RFC 6675 §5: three duplicate ACKs, or the first unacknowledged byte deemed lost.
-    if (this.#dupAcks < 3 && !this.#sb.isLost(una)) return;
+    // RFC 6675 §5: three duplicate ACKs, or the first unacknowledged byte
+    // deemed lost; or the head's reordering window has run out.
+    if (this.#dupAcks < 3 && !this.#sb.isLost(una) && !this.#headLost) {
+      if (this.#sack && this.#reoAt < 0 && this.#sb.rangeCount > 0) this.#reoAt = this.#lossDeadline(now, 0);
+      return;
+    }
+    this.#headLost = false;
+    this.#reoAt = -1;
     this.#recovery = true;
     this.#recoveryPoint = this.#sndMax;
     this.#highRxt = una;
@@ -463,7 +532,7 @@ export class StreamTransport implements FlowTransport {
       // Lost while the flow moved: repair without a congestion response (facts §3.7).
       this.stats.migrationRepairs++;
     } else {
-      this.#cc.onCongestionEvent(now, this.inflight);
+      this.#cc.onCongestionEvent(now, this.#flightSize());
       this.stats.fastRecoveries++;
     }
   }
@@ -485,9 +554,25 @@ export class StreamTransport implements FlowTransport {
     // Bytes in the network: RFC 6675's pipe in SACK recovery; otherwise what
     // this pass has sent (after an RTO snd_nxt went back to snd_una, so the
     // old flight no longer counts).
-    const pipe = this.#sack && this.#recovery ? this.#sb.pipe(this.#highRxt) : seqDiff(this.#sndNxt, una);
-    // On entering recovery the first retransmission goes regardless of cwnd (RFC 6675 §5 step 3).
-    if (pipe < cwnd || (this.#recovery && this.#highRxt === una)) {
+    // Lost retransmissions have left the network too.
+    const pipe = this.#sack && this.#recovery
+      ? Math.max(0, this.#sb.pipe(this.#highRxt) - this.#rexmit.lostBytes)
+      : seqDiff(this.#sndNxt, una);
+    const lostRxt = this.#recovery && pipe < cwnd ? this.#rexmit.nextLost() : -1;
+    if (this.#resendHead && this.#recovery) {
+      // A lost retransmission of the head goes again at once, regardless of cwnd.
+      this.#resendHead = false;
+      seq = una;
+      len = Math.max(0, Math.min(room, seqDiff(this.#sb.holeEnd(una), una), seqDiff(sndEnd, una)));
+      retransmit = len > 0;
+      if (retransmit) this.stats.lostRetransmissions++;
+    } else if (lostRxt >= 0) {
+      // A retransmission found lost by time goes again before anything else.
+      seq = lostRxt;
+      len = Math.max(0, Math.min(room, seqDiff(this.#rexmit.endOf(seq), seq), seqDiff(sndEnd, seq)));
+      retransmit = len > 0;
+    } else if (pipe < cwnd || (this.#recovery && this.#highRxt === una)) {
+      // On entering recovery the first retransmission goes regardless of cwnd (RFC 6675 §5 step 3).
       if (this.#recovery) {
         const kind = this.#sack
           ? this.#sb.nextSeg(this.#highRxt, canSendNew, this.#sndNxt, this.#rescueRxt === undefined)
@@ -507,19 +592,27 @@ export class StreamTransport implements FlowTransport {
         if (this.#nagle && len < room && this.inflight > 0 && !this.#shutdown) len = 0;
       }
     }
-    // Zero-window probe: one byte beyond the window when the persist timer fired.
+    // Zero-window probe: when the persist timer fired, the byte at snd_una
+    // (nothing else is outstanding then). snd_nxt stays put, as in BSD, so a
+    // refused probe is simply sent again by the next persist timeout; it is
+    // no retransmission and arms no RTO, so a peer that keeps answering with
+    // a closed window is probed for as long as it answers (RFC 9293 §3.8.6.1).
+    let probe = false;
     if (len === 0 && !retransmit && this.#probeDue && unsent > 0) {
       this.#probeDue = false;
-      seq = this.#sndNxt;
-      len = 1;
-      this.stats.zeroWindowProbes++;
+      if (this.#sndNxt === una) {
+        probe = true;
+        seq = una;
+        len = 1;
+        this.stats.zeroWindowProbes++;
+      }
     }
     // The FIN follows the last byte, once per pass: the first time, and again
     // after an RTO or a migration has sent us back to snd_una.
     const fin = this.#shutdown && !this.#finAcked && !retransmit && seqAdd(seq, len) === sndEnd &&
       seqLe(this.#sndNxt, sndEnd) && (len > 0 || !this.#recovery);
     if (len === 0 && !fin) {
-      if (this.#sndWnd === 0 && unsent > 0) this.#armPersist(now);
+      if (this.#sndWnd === 0 && unsent > 0 && this.#sndNxt === una) this.#armPersist(now);
       if (this.#kaDue) {
         // A keepalive probe: an old sequence number the peer must acknowledge.
         this.#kaDue = false;
@@ -531,6 +624,19 @@ export class StreamTransport implements FlowTransport {
     }
 
     const n = this.#emit(now, buf, off, seq, len, fin);
+    if (retransmit && this.#recovery) {
+      if (seq === una) this.#headAt = this.#lossDeadline(now, 1);
+      if (this.#sack && len > 0) this.#rexmit.add(seq, seqAdd(seq, len), now);
+    }
+    if (probe) {
+      const end = seqAdd(seq, 1);
+      if (seqGt(end, this.#sndMax)) {
+        this.#sndMax = end; // so that the ACK of an accepted probe is valid
+        this.#sb.sent(end);
+      }
+      this.#armPersist(now);
+      return n;
+    }
     if (len > 0) {
       this.stats.segmentsSent++;
       const end = seqAdd(seq, len);
@@ -543,13 +649,17 @@ export class StreamTransport implements FlowTransport {
           this.#rttSentAt = now;
         }
         this.#sndMax = end;
+        this.#sb.sent(end);
       }
     }
     if (fin) {
       this.#finSeq = sndEnd;
       const finEnd = seqAdd(sndEnd, 1);
       this.#sndNxt = finEnd;
-      if (seqGt(finEnd, this.#sndMax)) this.#sndMax = finEnd;
+      if (seqGt(finEnd, this.#sndMax)) {
+        this.#sndMax = finEnd;
+        this.#sb.sent(finEnd);
+      }
     }
     if ((len > 0 || fin) && this.#rtoAt < 0) this.#rtoAt = now + this.#rto.backedOffUs(this.#backoff);
     return n;
@@ -557,6 +667,11 @@ export class StreamTransport implements FlowTransport {
 
   #probeDue = false;
   #kaDue = false;
+  readonly #rexmit = new RexmitLog();
+  #headAt = -1; // in recovery: the head's retransmission is deemed lost after this
+  #resendHead = false;
+  #reoAt = -1; // outside recovery: the head is deemed lost after this
+  #headLost = false;
 
   #emit(now: number, buf: Uint8Array, off: number, seq: number, len: number, fin: boolean): number {
     const options: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {};
@@ -599,6 +714,8 @@ export class StreamTransport implements FlowTransport {
   freeze(now: number): void {
     this.#frozen = true;
     this.#rtoAt = -1;
+    this.#headAt = -1;
+    this.#reoAt = -1;
     this.#persistAt = -1;
     void now;
   }
@@ -613,6 +730,11 @@ export class StreamTransport implements FlowTransport {
     this.#migMark = this.#sndMax;
     this.#cc.onPathChange(now);
     this.#rto.reset();
+    this.#recovery = false; // onPathChange ended the controller's recovery too
+    this.#dupAcks = 0;
+    this.#rexmit.clear();
+    this.#resendHead = false;
+    this.#headLost = false;
     if (this.inflight > 0) {
       this.#sndNxt = this.#snd.sndUna;
       this.#highRxt = this.#snd.sndUna;
@@ -640,6 +762,8 @@ export class StreamTransport implements FlowTransport {
 
   closed(now: number, reason: string): void {
     this.#rtoAt = -1;
+    this.#headAt = -1;
+    this.#reoAt = -1;
     this.#ackAt = -1;
     this.#persistAt = -1;
     this.#kaAt = -1;
@@ -651,7 +775,12 @@ export class StreamTransport implements FlowTransport {
 
   pollTimeout(): number | undefined {
     let t = Infinity;
-    for (const x of [this.#rtoAt, this.#ackAt, this.#persistAt, this.#kaAt]) if (x >= 0 && x < t) t = x;
+    t = earliest(t, this.#rtoAt);
+    t = earliest(t, this.#ackAt);
+    t = earliest(t, this.#persistAt);
+    t = earliest(t, this.#kaAt);
+    t = earliest(t, this.#headAt);
+    t = earliest(t, this.#reoAt);
     return t === Infinity ? undefined : t;
   }
 
@@ -661,6 +790,17 @@ export class StreamTransport implements FlowTransport {
       this.#ackNow = true;
     }
     if (this.#rtoAt >= 0 && now >= this.#rtoAt) this.#onRto(now);
+    if (this.#headAt >= 0 && now >= this.#headAt) {
+      this.#headAt = -1;
+      if (this.#recovery) this.#resendHead = true;
+    }
+    if (this.#reoAt >= 0 && now >= this.#reoAt) {
+      this.#reoAt = -1;
+      if (!this.#recovery && this.inflight > 0 && this.#sb.rangeCount > 0) {
+        this.#headLost = true;
+        this.#maybeEnterRecovery(now);
+      }
+    }
     if (this.#persistAt >= 0 && now >= this.#persistAt) {
       this.#persistAt = -1;
       this.#probeDue = true;
@@ -689,15 +829,30 @@ export class StreamTransport implements FlowTransport {
     this.stats.retransmitTimeouts++;
     this.#backoff++;
     const una = this.#snd.sndUna;
-    if (!(this.#migMark !== undefined && seqLt(una, this.#migMark))) this.#cc.onRetransmitTimeout(now, this.inflight);
-    // Go back to the first unacknowledged byte; SACK information is kept as a
-    // hint but the scoreboard is rebuilt from the next ACKs (RFC 2018 §8).
-    this.#sb.reset();
-    this.#recovery = false;
+    if (!(this.#migMark !== undefined && seqLt(una, this.#migMark))) this.#cc.onRetransmitTimeout(now, this.#flightSize());
     this.#dupAcks = 0;
     this.#rttSeq = undefined;
-    this.#sndNxt = una;
     this.#highRxt = una;
+    this.#rescueRxt = undefined;
+    this.#resendHead = false;
+    this.#headAt = -1;
+    this.#reoAt = -1;
+    this.#headLost = false;
+    this.#rexmit.clear();
+    if (this.#sack && this.#backoff === 1) {
+      // Loss state (as Linux): everything outstanding and not SACKed is
+      // deemed lost and resent from snd_una as the window reopens; SACKed
+      // data is not resent; new data follows once the holes are repaired.
+      this.#sb.markLost(this.#sndMax);
+      this.#recovery = true;
+      this.#recoveryPoint = this.#sndMax;
+    } else {
+      // Again, or without SACK: go back to the first unacknowledged byte and
+      // forget the SACKs, in case the receiver reneged (RFC 2018 §8).
+      this.#sb.reset();
+      this.#recovery = false;
+      this.#sndNxt = una;
+    }
     this.#rtoAt = now + this.#rto.backedOffUs(this.#backoff);
   }
 
