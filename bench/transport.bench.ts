@@ -104,7 +104,7 @@ class Flow {
       this.now++;
       a.write(payload, 0, MSS);
       const n = a.pollSegment(this.now, this.segs[i]!, 0, BUF);
-      if (n <= MSS) throw new Error(`sender: segment ${i} of ${n} B (cwnd/window closed?)`);
+      if (n <= MSS) throw new Error(`sender: segment ${i} of ${n} B (cwnd/window closed?) ${JSON.stringify(a.refreshStats())} inflight ${a.inflight}`);
       this.segLen[i] = n;
     }
     this.segments += BATCH;

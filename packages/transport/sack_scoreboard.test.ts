@@ -252,4 +252,19 @@ describe("SackScoreboard", () => {
       { seed: 1, numRuns: 300 },
     );
   });
+
+  test("the loss mark follows the cumulative ACK: nothing is deemed lost 2^31 bytes later", () => {
+    const sb = new SackScoreboard({ mss: 1000, initialSeq: 5 });
+    sb.update(5, [[1005, 2005]], 3005);
+    sb.markLost(3005);
+    expect(sb.isLost(5)).toBe(true);
+    let ack = 3005;
+    for (let i = 0; i < 5; i++) {
+      ack = (ack + 0x40000000) >>> 0;
+      sb.sent((ack + 2000) >>> 0);
+      sb.update(ack, [], (ack + 2000) >>> 0);
+    }
+    expect(sb.isLost(ack)).toBe(false);
+    expect(sb.pipe()).toBe(2000);
+  });
 });

@@ -183,6 +183,9 @@ export class SackScoreboard {
     if (seqGt(cumAck, this.#highAck)) {
       this.#highAck = cumAck >>> 0;
       ranges.trimBelow(this.#highAck);
+      // Keep the loss mark inside the window: a stale one would compare as
+      // ahead again once 2^31 bytes have passed.
+      if (seqLt(this.#lostMark, this.#highAck)) this.#lostMark = this.#highAck;
     }
     const nb = sackBlocks.length;
     if (nb > 0) {
