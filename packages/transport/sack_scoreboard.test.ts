@@ -259,7 +259,7 @@ describe("SackScoreboard", () => {
     sb.markLost(3005);
     expect(sb.isLost(5)).toBe(true);
     let ack = 3005;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 3; i++) { // 3 × 2^30 past the mark: a stale mark would compare as ahead
       ack = (ack + 0x40000000) >>> 0;
       sb.sent((ack + 2000) >>> 0);
       sb.update(ack, [], (ack + 2000) >>> 0);
