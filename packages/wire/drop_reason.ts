@@ -28,6 +28,7 @@
  * - `bad-address`: an address field that cannot be a unicast source.
  * - `bad-ethertype`: an Ethernet type field below 0x0600 (an IEEE 802.3
  *   length, not an EtherType).
+ * - `unknown-message`: a control message type this version does not know.
  *
  * @example Drops are values, not exceptions
  * ```ts
@@ -53,7 +54,8 @@ export type DropReason =
   | "fragment"
   | "not-serval"
   | "bad-address"
-  | "bad-ethertype";
+  | "bad-ethertype"
+  | "unknown-message";
 
 /**
  * All drop reasons, in a stable order, for counters and reports.
@@ -83,6 +85,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "not-serval",
   "bad-address",
   "bad-ethertype",
+  "unknown-message",
 ];
 
 /**

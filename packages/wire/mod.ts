@@ -36,6 +36,7 @@
 
 export * from "./bytes.ts";
 export * from "./checksum.ts";
+export * from "./control_message.ts";
 export * from "./drop_reason.ts";
 export * from "./ethernet.ts";
 export * from "./flow_id.ts";
