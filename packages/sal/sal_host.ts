@@ -432,13 +432,23 @@ export class SalHost {
 
   /**
    * Answers a `resolve-request`: release the held packet (it is resolved
-   * again) or drop it. Unknown ids are ignored.
+   * again) or drop it. Dropping our own SYN fails its connect at once with
+   * `unreachable` (the controller knows nobody serves it: retrying the SYN
+   * would only ask again). Unknown ids are ignored.
    *
    * @returns `false` when the id is unknown.
    */
   delayVerdict(now: number, id: number, verdict: "release" | "drop"): boolean {
     const ok = this.serviceTable.delayVerdict(now, id, verdict);
-    if (verdict === "drop") this.#delayOrigins.delete(id);
+    if (verdict === "drop") {
+      const o = this.#delayOrigins.get(id);
+      this.#delayOrigins.delete(id);
+      const rec = ok && o?.kind === "syn" ? this.#flows.get(o.flow) : undefined;
+      if (rec && rec.flow.state === "REQUEST") {
+        rec.flow.fail("unreachable");
+        this.#drain(now, rec);
+      }
+    }
     this.#settle(now);
     return ok;
   }

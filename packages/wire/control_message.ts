@@ -62,7 +62,7 @@ export const CONTROL_SERVICE: ServiceId = ServiceId.fromName("control.serval");
 /** One registered (or advertised, or resolved) service prefix. */
 export interface ServiceEntry {
   readonly prefix: ServicePrefix;
-  /** Lower is preferred (the target set's priority). */
+  /** Higher is preferred (the target set's priority in the service table). */
   readonly priority: number;
   /** Relative share of new flows, 1..65535. */
   readonly weight: number;

@@ -51,6 +51,24 @@ export function toAddress(locator: Locator): SimAddress {
   return formatIpv4(locator.address);
 }
 
+/** The limited broadcast locator (255.255.255.255, port 0): SAL packets to it go to every node on the segment. */
+export const BROADCAST: Locator = { address: new Uint8Array([255, 255, 255, 255]), port: 0 };
+
+/**
+ * Whether a locator is the limited broadcast address.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isBroadcast(BROADCAST), true);
+ * assertEquals(isBroadcast(toLocator("198.18.0.1")), false);
+ * ```
+ */
+export function isBroadcast(l: Locator): boolean {
+  const a = l.address;
+  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
+}
+
 /** A summary of one SAL frame. */
 export interface FrameInfo {
   /** Name of the sending node. */
@@ -272,7 +290,7 @@ export class SalNode implements SimNode {
     this.#locals.push(toLocator(address));
   }
 
-  handleFrame(now: number, iface: number, frame: Uint8Array, from: SimAddress): void {
+  handleFrame(now: number, iface: number, frame: Uint8Array, from: SimAddress, broadcast = false): void {
     this.now = now;
     if (this.#down.has(iface)) {
       this.dropped++;
@@ -280,7 +298,14 @@ export class SalNode implements SimNode {
     }
     const to = this.address(iface);
     if (this.record) this.received.push(describeFrame(frame, this.name, from, to));
-    this.host.handlePacket(now, { bytes: frame, off: 0, len: frame.length, src: toLocator(from), dst: toLocator(to) });
+    this.host.handlePacket(now, {
+      bytes: frame,
+      off: 0,
+      len: frame.length,
+      src: toLocator(from),
+      dst: broadcast ? BROADCAST : toLocator(to),
+      broadcast,
+    });
     this.#pump(now);
   }
 
@@ -291,7 +316,7 @@ export class SalNode implements SimNode {
     for (;;) {
       const p = this.#host.pollTransmit();
       if (!p) return undefined;
-      const to = toAddress(p.dst);
+      const to = isBroadcast(p.dst) ? "broadcast" : toAddress(p.dst);
       const iface = this.#ifaceFor(p.src, to);
       const from = this.#addresses[iface]!;
       if (this.#down.has(iface)) {

@@ -168,18 +168,24 @@ describe("scenario: DELAY on the client host", () => {
     expectSalIdle(w.net, w.nodes);
   });
 
-  test("drop and timeout on the host: the SYN is not sent; the retransmission is delayed again", () => {
+  test("drop on the host fails the connect at once (unreachable); a DELAY timeout lets the SYN retransmission ask again", () => {
     const w = hostWithDelay(34, 64);
     const id = w.client.host.connect(w.net.now, ECHO, new EchoTransport("client"));
     w.net.runUntil(1_000);
     expect(w.client.delayVerdict(w.net.now, w.client.serviceEvents[0]!.id, "drop")).toBe(true);
-    w.net.runUntil(1_000_500); // the client retransmits at 1 s: delayed again
-    expect(w.client.serviceEvents.length).toBe(2);
-    w.net.runUntil(1_600_000); // …and that one times out after 500 ms
+    // The controller knows nobody serves it: asking again would not help.
+    expect(w.client.eventsOf("flow-down")).toEqual([{ type: "flow-down", flow: id, reason: "unreachable" }]);
+    expect(w.client.host.flowState(id)).toBeUndefined();
+    // No verdict at all: the rule's own timeout drops the SYN, the retransmission at 1 s asks again.
+    const id2 = w.client.host.connect(w.net.now, ECHO, new EchoTransport("client"));
+    const t0 = w.net.now;
+    w.net.runUntil(t0 + 1_000_500);
+    expect(w.client.serviceEvents.length).toBe(3);
+    w.net.runUntil(t0 + 1_600_000); // …and that one times out after 500 ms
     const c = w.client.host.serviceTable.get(RULE)!.sets[0]!.targets[0]!.counters;
-    expect([c.packetsResolved, c.packetsDropped]).toEqual([2, 2]);
+    expect([c.packetsResolved, c.packetsDropped]).toEqual([3, 3]);
     expect(w.router.host.serviceTable.counters.packetsResolved).toBe(0);
-    w.client.host.abort(w.net.now, id);
+    w.client.host.abort(w.net.now, id2);
     w.net.drive(10_000);
     expectSalIdle(w.net, w.nodes);
   });

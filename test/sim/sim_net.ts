@@ -51,6 +51,7 @@ interface Delivery {
   readonly node: number;
   readonly iface: number;
   readonly frame: Uint8Array;
+  readonly broadcast: boolean;
 }
 
 /**
@@ -332,7 +333,7 @@ export class SimNet {
           } ${d.frame.length}B`,
         );
       }
-      this.#nodes[d.node]!.node.handleFrame(now, d.iface, d.frame, d.from);
+      this.#nodes[d.node]!.node.handleFrame(now, d.iface, d.frame, d.from, d.broadcast);
     }
     for (const e of this.#nodes) {
       const due = e.node.pollTimeout();
@@ -489,7 +490,7 @@ export class SimNet {
           copy[bit >>> 3]! ^= 0x80 >>> (bit & 7);
           seg.stats.corrupted++;
         }
-        this.#heap.push(at, { segment: seg, from, node: m.node, iface: m.iface, frame: copy });
+        this.#heap.push(at, { segment: seg, from, node: m.node, iface: m.iface, frame: copy, broadcast: tx.to === "broadcast" });
       }
     }
   }

@@ -72,8 +72,9 @@ export interface SimNode {
    * @param iface The receiving interface index.
    * @param frame The frame.
    * @param from The sender's address (link-layer source; nodes may ignore it and read their own headers).
+   * @param broadcast The frame was sent to `"broadcast"`.
    */
-  handleFrame(now: number, iface: number, frame: Uint8Array, from: SimAddress): void;
+  handleFrame(now: number, iface: number, frame: Uint8Array, from: SimAddress, broadcast?: boolean): void;
   /** The next frame to send, or `undefined` when none is queued. */
   pollTransmit(): SimTransmit | undefined;
   /** The earliest virtual time at which `handleTimeout` must run, or `undefined` when no timer is armed. */

@@ -1,0 +1,170 @@
+import { describe, expect, test } from "bun:test";
+import { SeededRandom, ServiceTable } from "@serval/sal";
+import { type Locator, ServiceId, ServicePrefix } from "@serval/wire";
+import { LeaseTable, RouterAnnouncer, RouterDiscovery, ServiceRegistrar, ServiceResolver } from "./mod.ts";
+
+const loc = (d: number): Locator => ({ address: new Uint8Array([198, 18, 0, d]), port: 0 });
+const entry = (name: string, weight = 1) => ({ prefix: ServicePrefix.parse(name), priority: 0, weight });
+const drain = <T>(m: { pollTransmit(): T | undefined }): T[] => {
+  const out: T[] = [];
+  for (let t = m.pollTransmit(); t; t = m.pollTransmit()) out.push(t);
+  return out;
+};
+
+describe("RouterDiscovery", () => {
+  test("solicits with back-off until a router answers, then stops; solicits again when the last one expires", () => {
+    const d = new RouterDiscovery({ solicitIntervalUs: 100, maxSolicitIntervalUs: 400 });
+    d.start(0);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = d.pollTimeout()!;
+      times.push(t);
+      d.handleTimeout(t);
+    }
+    expect(times).toEqual([100, 300, 700, 1100, 1500]);
+    expect(drain(d).length).toBe(6);
+    d.handleMessage(1600, { type: "router-announce", seq: 1, lifetimeMs: 1, bootId: 1, priority: 0, locators: [] }, loc(1));
+    expect(d.pollTimeout()).toBe(2600); // only the expiry
+    d.handleTimeout(2600);
+    expect(d.pollEvent()?.type).toBe("router-up");
+    expect(d.pollEvent()?.type).toBe("router-down");
+    expect(drain(d).map((t) => t.message.type)).toEqual(["router-solicit"]);
+  });
+
+  test("prefers the higher priority, then the longest known", () => {
+    const d = new RouterDiscovery();
+    const ann = (priority: number) => ({ type: "router-announce" as const, seq: 1, lifetimeMs: 3000, bootId: 1, priority, locators: [] });
+    d.handleMessage(0, ann(0), loc(1));
+    d.handleMessage(1, ann(0), loc(2));
+    expect(d.primary()?.key).toBe("198.18.0.1");
+    d.handleMessage(2, ann(5), loc(3));
+    expect(d.routers().map((r) => r.key)).toEqual(["198.18.0.3", "198.18.0.1", "198.18.0.2"]);
+  });
+});
+
+describe("RouterAnnouncer", () => {
+  test("a solicitation flood is answered up to the per-interval budget", () => {
+    const a = new RouterAnnouncer({ bootId: 1, maxAnswersPerInterval: 3 });
+    a.start(0);
+    drain(a);
+    for (let i = 0; i < 10; i++) a.handleMessage(1, { type: "router-solicit", seq: i }, loc(9));
+    expect(drain(a).length).toBe(3);
+    expect(a.ignoredSolicitations).toBe(7);
+    a.handleTimeout(1_000_000);
+    a.handleMessage(1_000_001, { type: "router-solicit", seq: 99 }, loc(9));
+    expect(drain(a).length).toBe(2); // the periodic one and the answer
+  });
+});
+
+describe("ServiceRegistrar", () => {
+  test("many services go in several messages; refresh only while there is something to refresh", () => {
+    const r = new ServiceRegistrar({ servicesPerMessage: 2 });
+    for (let i = 0; i < 5; i++) r.bind(0, entry(`s${i}.example/64`));
+    expect(drain(r)).toEqual([]); // no router yet
+    expect(r.pollTimeout()).toBeUndefined();
+    r.addRouter(0, loc(1));
+    const msgs = drain(r).map((t) => t.message);
+    expect(msgs.map((m) => (m.type === "register" ? m.services.length : -1))).toEqual([2, 2, 1]);
+    r.handleTimeout(1_000_000);
+    expect(drain(r).length).toBe(3);
+    r.removeRouter(1_000_001, loc(1));
+    expect(r.pollTimeout()).toBeUndefined();
+  });
+
+  test("acks from strangers are ignored; refusals become events", () => {
+    const r = new ServiceRegistrar();
+    r.addRouter(0, loc(1));
+    r.handleMessage(0, { type: "register-ack", seq: 1, lifetimeMs: 0, ok: false }, loc(2));
+    expect(r.pollEvent()).toBeUndefined();
+    r.handleMessage(0, { type: "register-ack", seq: 1, lifetimeMs: 0, ok: false }, loc(1));
+    expect(r.pollEvent()?.type).toBe("refused");
+  });
+
+  test("bad options are refused", () => {
+    expect(() => new ServiceRegistrar({ lifetimeMs: 0 })).toThrow(RangeError);
+    expect(() => new ServiceRegistrar({ servicesPerMessage: 256 })).toThrow(RangeError);
+  });
+});
+
+describe("LeaseTable", () => {
+  const table = () => new ServiceTable({ random: new SeededRandom(1) });
+  const register = (services: ReturnType<typeof entry>[], lifetimeMs = 3000, locators: Locator[] = []) =>
+    ({ type: "register" as const, seq: 1, lifetimeMs, services, locators });
+
+  test("refresh extends, weight changes reach the rule, unregister removes at once", () => {
+    const t = table();
+    const l = new LeaseTable(t);
+    const p = ServicePrefix.parse("web.example/64");
+    l.handleMessage(0, register([entry("web.example/64", 1)]), loc(5));
+    l.handleMessage(2_000_000, register([entry("web.example/64", 4)]), loc(5));
+    expect(l.pollTimeout()).toBe(5_000_000);
+    expect(t.get(p)?.sets[0]?.targets[0]?.weight).toBe(4);
+    l.handleMessage(2_100_000, { ...register([entry("web.example/64")], 0), type: "unregister" }, loc(5));
+    expect(t.get(p)).toBeUndefined();
+    expect(drain(l).map((x) => x.message.type)).toEqual(["register-ack", "register-ack", "register-ack"]);
+    const events: string[] = [];
+    for (let e = l.pollEvent(); e; e = l.pollEvent()) events.push(e.type === "lease-removed" ? e.reason : e.type);
+    expect(events).toEqual(["lease-added", "unregistered"]);
+  });
+
+  test("lifetimes are capped; a conflicting operator rule and a full table refuse", () => {
+    const t = table();
+    const p = ServicePrefix.parse("db.example/64");
+    t.addTarget(p, { type: "forward", locator: loc(6) }); // the operator's own rule
+    const l = new LeaseTable(t, { maxLifetimeMs: 1000, maxLeases: 1 });
+    l.handleMessage(0, register([entry("db.example/64")], 99_000), loc(6));
+    const ack = drain(l)[0]!.message;
+    expect(ack.type === "register-ack" && ack.ok).toBe(false);
+    l.handleMessage(0, register([entry("a.example/64")], 99_000), loc(7));
+    expect(l.pollTimeout()).toBe(1_000_000);
+    l.handleMessage(0, register([entry("b.example/64")]), loc(7));
+    expect(l.refused).toBe(2);
+    expect(l.size).toBe(1);
+    l.clear();
+    expect(l.size).toBe(0);
+    expect(t.get(ServicePrefix.parse("a.example/64"))).toBeUndefined();
+    expect(t.get(p)?.sets[0]?.targets.length).toBe(1); // the operator's rule stays
+  });
+
+  test("resolve answers the longest registered prefix, or an empty record", () => {
+    const l = new LeaseTable(table());
+    l.handleMessage(0, register([entry("example/32"), entry("web.example/64")]), loc(8));
+    drain(l);
+    l.handleMessage(0, { type: "resolve", seq: 4, serviceId: ServiceId.fromName("web.example") }, loc(9));
+    const m = drain(l)[0]!.message;
+    expect(m.type === "resolve-reply" ? [m.seq, m.services[0]!.prefix.bits, m.locators.length] : []).toEqual([4, 64, 1]);
+    l.handleMessage(0, { type: "resolve", seq: 5, serviceId: ServiceId.fromName("other.org") }, loc(9));
+    const none = drain(l)[0]!.message;
+    expect(none.type === "resolve-reply" ? [none.lifetimeMs, none.locators.length] : []).toEqual([0, 0]);
+  });
+});
+
+describe("ServiceResolver", () => {
+  test("retries each router, then drops; with no router the packet is dropped at once", () => {
+    const r = new ServiceResolver(new ServiceTable({ random: new SeededRandom(1) }), { attempts: 2, timeoutUs: 10 });
+    r.request(0, 1, ServiceId.fromName("x.example"), [loc(1), loc(2)]);
+    expect(drain(r).map((t) => t.to)).toEqual([loc(1), loc(2)]);
+    r.handleTimeout(10);
+    expect(drain(r).length).toBe(2);
+    r.handleTimeout(20);
+    expect(r.pollVerdict()).toEqual({ id: 1, verdict: "drop" });
+    r.request(30, 2, ServiceId.fromName("x.example"), []);
+    expect(r.pollVerdict()).toEqual({ id: 2, verdict: "drop" });
+    expect(r.pendingCount).toBe(0);
+  });
+
+  test("learned rules expire; an empty answer releases nothing", () => {
+    const t = new ServiceTable({ random: new SeededRandom(1) });
+    const r = new ServiceResolver(t, { maxRuleLifetimeMs: 5 });
+    const id = ServiceId.fromName("x.example");
+    r.request(0, 1, id, "broadcast");
+    r.handleMessage(1, { type: "resolve-reply", seq: 1, lifetimeMs: 0, services: [], locators: [] }, loc(1));
+    expect(r.pollVerdict()).toBeUndefined();
+    r.handleMessage(2, { type: "service-advertise", seq: 1, lifetimeMs: 60_000, services: [entry("x.example/64")], locators: [] }, loc(3));
+    expect(r.pollVerdict()).toEqual({ id: 1, verdict: "release" });
+    expect(t.get(ServicePrefix.parse("x.example/64"))?.sets[0]?.targets[0]?.locator).toEqual(loc(3));
+    expect(r.pollTimeout()).toBe(5002);
+    r.handleTimeout(5002);
+    expect(t.get(ServicePrefix.parse("x.example/64"))).toBeUndefined();
+  });
+});

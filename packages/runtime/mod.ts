@@ -1,0 +1,26 @@
+/**
+ * The impure side of Serval: datapaths that talk to real sockets (today the
+ * UDP datapath; the driver loop, Effect layers and presets come next).
+ *
+ * Uses `node:*` and, on Bun, `Bun.udpSocket`: not for the pure packages.
+ *
+ * @example Send one SAL packet between two loopback UDP datapaths
+ * ```ts
+ * import { PacketBatch } from "@serval/datapath";
+ * import { openUdpDatapath } from "@serval/runtime";
+ * const a = await openUdpDatapath({ address: "127.0.0.1", port: 0 });
+ * const b = await openUdpDatapath({ address: "127.0.0.1", port: 0 });
+ * const tx = new PacketBatch(1);
+ * tx.push(new Uint8Array(12), 0, 12, undefined, { address: new Uint8Array([127, 0, 0, 1]), port: b.port });
+ * a.send(tx); // => 1
+ * await b.wait();
+ * b.receive(new PacketBatch(8)); // => 1
+ * await Promise.all([a.close(), b.close()]);
+ * ```
+ *
+ * @module
+ */
+
+export { openUdpDatapath, UDP_MAX_PAYLOAD, UdpDatapath } from "./udp_datapath.ts";
+export type { UdpDatapathOptions } from "./udp_datapath.ts";
+export type { UdpBackend } from "./_udp_socket.ts";
