@@ -69,12 +69,15 @@ interface BunUdpApi {
     hostname: string;
     port: number;
     binaryType: "uint8array";
-    socket: { data(s: unknown, data: Uint8Array, port: number, address: string, flags: { truncated: boolean }): void };
+    socket: {
+      data(s: unknown, data: Uint8Array, port: number, address: string, flags: { truncated: boolean }): void;
+      error(s: unknown, error: Error): void;
+    };
   }): Promise<BunUdpSocket>;
 }
 
 /** Opens a socket with `Bun.udpSocket`. */
-export async function openBunSocket(hostname: string, port: number, onData: OnDatagram): Promise<UdpSocketHandle> {
+export async function openBunSocket(hostname: string, port: number, onData: OnDatagram, onError: OnSendError): Promise<UdpSocketHandle> {
   const bun = (globalThis as unknown as { Bun?: BunUdpApi }).Bun;
   if (!bun) throw new Error("Bun.udpSocket is not available in this runtime: use the dgram back end");
   const sock = await bun.udpSocket({
@@ -84,6 +87,11 @@ export async function openBunSocket(hostname: string, port: number, onData: OnDa
     socket: {
       data(_s, data, rport, raddr, flags) {
         onData(data, raddr, rport, flags.truncated);
+      },
+      // Asynchronous socket errors (an ICMP port unreachable for an earlier
+      // send surfaces as ECONNREFUSED on the next receive): counted, never thrown.
+      error(_s, e) {
+        onError(errorCode(e));
       },
     },
   });

@@ -21,6 +21,9 @@
  * @module
  */
 
+export { CryptoRandom } from "./crypto_random.ts";
+export { ServalNode } from "./serval_node.ts";
+export type { NodeStats, ServalNodeOptions } from "./serval_node.ts";
 export { openUdpDatapath, UDP_MAX_PAYLOAD, UdpDatapath } from "./udp_datapath.ts";
 export type { UdpDatapathOptions } from "./udp_datapath.ts";
 export type { UdpBackend } from "./_udp_socket.ts";

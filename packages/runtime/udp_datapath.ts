@@ -164,7 +164,7 @@ export class UdpDatapath implements Datapath {
     const onError = (reason: string) => dp.#drop(reason);
     const backend = opts.backend ?? defaultBackend();
     try {
-      dp.#socket = backend === "bun" ? await openBunSocket(address, port, onData) : await openDgramSocket(address, port, onData, onError);
+      dp.#socket = backend === "bun" ? await openBunSocket(address, port, onData, onError) : await openDgramSocket(address, port, onData, onError);
     } catch (e) {
       const code = (e as { code?: string }).code;
       const why = code === "EADDRINUSE"

@@ -1,0 +1,278 @@
+/**
+ * {@linkcode ServalNode}: one running Serval node — a {@linkcode Datapath},
+ * the pure {@linkcode SalHost} and its {@linkcode ControlAgent}, driven batch
+ * by batch. The loop waits for packets, the next timer or a kick from the
+ * application, then runs the pure stack synchronously over the whole batch:
+ * receive → `handlePacket` each → due timers → events (control plane first,
+ * then the application) → transmit batch. No Effect and no Promise per
+ * packet: one `await` per batch.
+ *
+ * @module
+ */
+
+import { BATCH_BROADCAST, type Datapath, type DatapathEvent, PacketBatch } from "@serval/datapath";
+import { BROADCAST_LOCATOR, ControlAgent, type ControlAgentOptions, type ControlRole } from "@serval/discovery";
+import { type HostEvent, type RandomSource, SalHost, type SalFlowOptions, ServiceTable } from "@serval/sal";
+import type { ActionPluginFactory } from "@serval/sal";
+import type { Locator } from "@serval/wire";
+import { CryptoRandom } from "./crypto_random.ts";
+
+/** Options of a {@linkcode ServalNode}. */
+export interface ServalNodeOptions {
+  /** host, router or adhoc. */
+  readonly role: ControlRole;
+  /** The datapath (the node closes it). */
+  readonly datapath: Datapath;
+  /** Our locators (default: the datapath's local addresses). */
+  readonly locals?: readonly Locator[];
+  /** Control plane options (routers, weight, lease timing…). */
+  readonly control?: Omit<ControlAgentOptions, "role">;
+  /** Extra action plugins for the service table (e.g. round robin). */
+  readonly plugins?: readonly ActionPluginFactory[];
+  /** Flow tunables. */
+  readonly flow?: SalFlowOptions;
+  /** Largest SAL packet (default 1472: a 1500-byte MTU minus IPv4 and UDP). */
+  readonly mtu?: number;
+  /** Packets per batch (default 64). */
+  readonly batch?: number;
+  /** Randomness (default {@linkcode CryptoRandom}). */
+  readonly random?: RandomSource;
+  /** Monotonic clock in µs (default `performance.now()`). */
+  readonly clock?: () => number;
+}
+
+/** Counters of the driver loop. */
+export interface NodeStats {
+  /** Loop iterations (batches). */
+  batches: number;
+  packetsIn: number;
+  packetsOut: number;
+  /** Packets the SAL host dropped, by reason, are in `host.drops`. */
+  eventsOut: number;
+}
+
+type Listener = (e: HostEvent, node: ServalNode) => void;
+
+/**
+ * A running node.
+ *
+ * @example Two nodes on loopback UDP: a router and a host that registers with it
+ * ```ts
+ * import { openUdpDatapath, ServalNode } from "@serval/runtime";
+ * const rdp = await openUdpDatapath({ address: "127.0.0.1", port: 0 });
+ * const router = await ServalNode.start({ role: "router", datapath: rdp });
+ * const hdp = await openUdpDatapath({ address: "127.0.0.1", port: 0 });
+ * const host = await ServalNode.start({
+ *   role: "host", datapath: hdp,
+ *   control: { routers: [{ address: new Uint8Array([127, 0, 0, 1]), port: rdp.port }] },
+ * });
+ * console.assert(host.agent.routers().length === 1);
+ * await host.close();
+ * await router.close();
+ * ```
+ */
+export class ServalNode {
+  readonly host: SalHost;
+  readonly agent: ControlAgent;
+  readonly datapath: Datapath;
+  /** Our locators (where peers reach us). */
+  readonly locals: readonly Locator[];
+  readonly stats: NodeStats = { batches: 0, packetsIn: 0, packetsOut: 0, eventsOut: 0 };
+  /** Datapath events seen (address and link changes), most recent last (bounded). */
+  readonly datapathEvents: DatapathEvent[] = [];
+  readonly #rx: PacketBatch;
+  readonly #tx: PacketBatch;
+  readonly #clock: () => number;
+  readonly #listeners = new Set<Listener>();
+  #wake: (() => void) | undefined;
+  #kicked = false;
+  #closed = false;
+  #loop: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #inStep = false;
+
+  private constructor(opts: ServalNodeOptions) {
+    const random = opts.random ?? new CryptoRandom();
+    this.datapath = opts.datapath;
+    this.#clock = opts.clock ?? (() => performance.now() * 1000);
+    const locals = opts.locals ?? opts.datapath.localAddresses().map((a) => ({ address: a.address, port: a.port }));
+    if (locals.length === 0) throw new RangeError("Cannot start Serval node: the datapath has no local address");
+    this.locals = locals;
+    const serviceTable = new ServiceTable({ random, ...(opts.plugins ? { plugins: opts.plugins } : {}) });
+    this.host = new SalHost({
+      random,
+      locals,
+      router: opts.role === "router",
+      serviceTable,
+      mtu: opts.mtu ?? 1472,
+      ...(opts.flow ? { flow: opts.flow } : {}),
+    });
+    const bootId = random.nextU32();
+    this.agent = new ControlAgent(this.host, {
+      ...opts.control,
+      role: opts.role,
+      ...(opts.role === "router" ? { bootId: opts.control?.bootId ?? bootId } : {}),
+    });
+    const batch = opts.batch ?? 64;
+    this.#rx = new PacketBatch(batch, batch * 2048);
+    this.#tx = new PacketBatch(batch, batch * 2048);
+  }
+
+  /**
+   * Creates a node over a datapath and starts its loop.
+   *
+   * @throws {RangeError} When the datapath has no local address, or options are out of range.
+   */
+  static async start(opts: ServalNodeOptions): Promise<ServalNode> {
+    const node = new ServalNode(opts);
+    node.agent.start(node.now());
+    node.#loop = node.#run();
+    await Promise.resolve();
+    return node;
+  }
+
+  /** Monotonic time in µs (the clock the stack runs on). */
+  now(): number {
+    return this.#clock();
+  }
+
+  /** Subscribes to host events the control plane did not consume; returns the unsubscribe function. */
+  onEvent(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Runs the stack soon (after the application called into `host`:
+   * connect, write, close…), so what it queued is sent without waiting for
+   * the next packet or timer. Cheap to call often: one run per turn.
+   */
+  kick(): void {
+    if (this.#kicked || this.#closed) return;
+    this.#kicked = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Runs one step now (synchronously): for callers that need the effect of a host call at once. */
+  step(): void {
+    if (!this.#closed) this.#step(this.now());
+  }
+
+  /** Whether {@linkcode ServalNode.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops: withdraws registrations and says goodbye (sent before the
+   * datapath closes), stops the loop, releases the datapath. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return this.#loop;
+    const now = this.now();
+    this.agent.stop(now);
+    this.#step(now);
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#wake?.();
+    await this.#loop;
+    await this.datapath.close();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      this.#kicked = false;
+      this.#step(this.now());
+      if (this.#closed || this.#kicked) continue;
+      await this.#idle();
+    }
+  }
+
+  /** Waits for a packet, the next deadline, or a kick. */
+  #idle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = finish;
+      const t = this.#nextDeadline();
+      if (t !== undefined) this.#timer = setTimeout(finish, Math.max(0, (t - this.now()) / 1000));
+      this.datapath.wait().then(finish, finish);
+    });
+  }
+
+  #nextDeadline(): number | undefined {
+    const a = this.host.pollTimeout();
+    const b = this.agent.pollTimeout();
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  }
+
+  #step(now: number): void {
+    if (this.#inStep) return;
+    this.#inStep = true;
+    try {
+      this.stats.batches++;
+      const rx = this.#rx;
+      for (;;) {
+        rx.clear();
+        const n = this.datapath.receive(rx);
+        if (n === 0) break;
+        this.stats.packetsIn += n;
+        for (let i = 0; i < n; i++) {
+          this.host.handlePacket(now, {
+            bytes: rx.data,
+            off: rx.offset[i]!,
+            len: rx.length[i]!,
+            src: rx.src(i),
+            dst: rx.dst(i),
+            broadcast: (rx.flags[i]! & BATCH_BROADCAST) !== 0,
+          });
+        }
+        if (n < rx.capacity) break;
+      }
+      const ht = this.host.pollTimeout();
+      if (ht !== undefined && ht <= now) this.host.handleTimeout(now);
+      const at = this.agent.pollTimeout();
+      if (at !== undefined && at <= now) this.agent.handleTimeout(now);
+      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
+        if (this.agent.handleEvent(now, e)) continue;
+        this.stats.eventsOut++;
+        for (const l of this.#listeners) l(e, this);
+      }
+      for (let d = this.datapath.pollEvent(); d; d = this.datapath.pollEvent()) {
+        this.datapathEvents.push(d);
+        if (this.datapathEvents.length > 256) this.datapathEvents.shift();
+      }
+      this.#flush();
+    } finally {
+      this.#inStep = false;
+    }
+  }
+
+  #flush(): void {
+    const tx = this.#tx;
+    tx.clear();
+    for (let p = this.host.pollTransmit(); p; p = this.host.pollTransmit()) {
+      const bcast = isBroadcast(p.dst);
+      if (!tx.fits(p.bytes.length)) {
+        this.stats.packetsOut += this.datapath.send(tx);
+        tx.clear();
+      }
+      tx.push(p.bytes, 0, p.bytes.length, p.src, bcast ? BROADCAST_LOCATOR : p.dst, 0, bcast ? BATCH_BROADCAST : 0);
+    }
+    if (tx.count > 0) this.stats.packetsOut += this.datapath.send(tx);
+  }
+}
+
+function isBroadcast(l: Locator): boolean {
+  const a = l.address;
+  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
+}
