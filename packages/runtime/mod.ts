@@ -22,7 +22,10 @@
  */
 
 export { CryptoRandom } from "./crypto_random.ts";
+export { DatagramSocket, ServalApi, ServiceListener } from "./serval_api.ts";
+export type { ConnectionOptions, Datagram, ServiceLike } from "./serval_api.ts";
 export { ServalNode } from "./serval_node.ts";
+export { StreamConnection } from "./stream_connection.ts";
 export type { NodeStats, ServalNodeOptions } from "./serval_node.ts";
 export { openUdpDatapath, UDP_MAX_PAYLOAD, UdpDatapath } from "./udp_datapath.ts";
 export type { UdpDatapathOptions } from "./udp_datapath.ts";

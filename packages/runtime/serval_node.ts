@@ -77,6 +77,8 @@ export class ServalNode {
   readonly datapath: Datapath;
   /** Our locators (where peers reach us). */
   readonly locals: readonly Locator[];
+  /** The node's randomness (for initial sequence numbers of transports the application makes). */
+  readonly random: RandomSource;
   readonly stats: NodeStats = { batches: 0, packetsIn: 0, packetsOut: 0, eventsOut: 0 };
   /** Datapath events seen (address and link changes), most recent last (bounded). */
   readonly datapathEvents: DatapathEvent[] = [];
@@ -84,6 +86,7 @@ export class ServalNode {
   readonly #tx: PacketBatch;
   readonly #clock: () => number;
   readonly #listeners = new Set<Listener>();
+  readonly #stepHooks = new Set<(now: number) => void>();
   #wake: (() => void) | undefined;
   #kicked = false;
   #closed = false;
@@ -93,6 +96,7 @@ export class ServalNode {
 
   private constructor(opts: ServalNodeOptions) {
     const random = opts.random ?? new CryptoRandom();
+    this.random = random;
     this.datapath = opts.datapath;
     this.#clock = opts.clock ?? (() => performance.now() * 1000);
     const locals = opts.locals ?? opts.datapath.localAddresses().map((a) => ({ address: a.address, port: a.port }));
@@ -140,6 +144,16 @@ export class ServalNode {
   onEvent(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Runs `hook` at the end of every step, before the transmit batch is
+   * sent: where application adapters move data between their streams and
+   * the transports. Returns the unsubscribe function.
+   */
+  onStep(hook: (now: number) => void): () => void {
+    this.#stepHooks.add(hook);
+    return () => this.#stepHooks.delete(hook);
   }
 
   /**
@@ -250,6 +264,13 @@ export class ServalNode {
       for (let d = this.datapath.pollEvent(); d; d = this.datapath.pollEvent()) {
         this.datapathEvents.push(d);
         if (this.datapathEvents.length > 256) this.datapathEvents.shift();
+      }
+      for (const h of this.#stepHooks) h(now);
+      // Hooks may have produced events (a flow closed by the application).
+      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
+        if (this.agent.handleEvent(now, e)) continue;
+        this.stats.eventsOut++;
+        for (const l of this.#listeners) l(e, this);
       }
       this.#flush();
     } finally {
