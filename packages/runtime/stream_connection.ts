@@ -65,7 +65,7 @@ export class StreamConnection {
         this.#readDone = true;
         this.abort();
       },
-    }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk.byteLength });
+    }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk?.byteLength ?? 0 });
     this.writable = new WritableStream<Uint8Array>({
       write: (chunk) =>
         new Promise<void>((resolve, reject) => {
