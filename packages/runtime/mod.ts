@@ -24,6 +24,7 @@
 export { CryptoRandom } from "./crypto_random.ts";
 export { DatagramSocket, ServalApi, ServiceListener } from "./serval_api.ts";
 export type { ConnectionOptions, Datagram, ServiceLike } from "./serval_api.ts";
+export { ConnectError, connectScoped, datagramScoped, listenScoped } from "./scoped_api.ts";
 export { ServalNode } from "./serval_node.ts";
 export { StreamConnection } from "./stream_connection.ts";
 export type { NodeStats, ServalNodeOptions } from "./serval_node.ts";
