@@ -276,6 +276,26 @@ describe("scenario: control plane", () => {
     finish(w);
   }, 60_000);
 
+  test("a connect through the router over a path with 10 ms one-way delay takes one round trip", () => {
+    const w = controlWorld(14, [1]);
+    w.net.runUntil(50_000);
+    const c = w.client.address();
+    w.lan.configure({ latencyUs: 10_000 }, { from: c });
+    w.lan.configure({ latencyUs: 10_000 }, { to: c });
+    const t0 = w.net.now;
+    const id = w.client.host.connect(t0, ECHO, new EchoTransport("client"));
+    let upAt = -1;
+    for (let t = t0; t < t0 + 1_000_000 && upAt < 0; t += 10) {
+      w.net.runUntil(t);
+      if (w.client.host.flowState(id)?.state === "CONNECTED") upAt = w.net.now - t0;
+    }
+    // SYN: client → router (10 ms) → replica (0.1 ms); SYN-ACK: replica → client (10 ms).
+    expect(upAt).toBeGreaterThanOrEqual(20_000);
+    expect(upAt).toBeLessThanOrEqual(21_000);
+    w.client.host.close(w.net.now, id);
+    finish(w);
+  }, 60_000);
+
   test("bad control datagrams are counted by reason, never thrown", () => {
     const w = controlWorld(13, [1]);
     w.net.runUntil(50_000);
