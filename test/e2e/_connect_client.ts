@@ -1,0 +1,107 @@
+/**
+ * A Serval client process for the end-to-end tests: run inside a network
+ * namespace (`ip netns exec NS bun test/e2e/_connect_client.ts ...`), it
+ * starts a host node over the UDP datapath, waits for a router, then opens
+ * `--count` connections to `--service` (`--parallel` at a time), sends
+ * `--bytes` pseudo-random bytes on each, checks the echo byte for byte and
+ * closes. It prints one JSON line: connections per replica (by the peer's
+ * address), failures, and timing.
+ *
+ * ```text
+ * bun test/e2e/_connect_client.ts --service echo.example --count 3000 [--bytes 64] [--parallel 32]
+ *     [--router 198.18.0.1] [--bind 0.0.0.0] [--port 54325] [--timeout-ms 60000]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatIpv4, parseIpv4 } from "@serval/wire";
+import { openUdpDatapath, ServalApi, ServalNode } from "@serval/runtime";
+
+const { values } = parseArgs({
+  options: {
+    service: { type: "string" },
+    count: { type: "string", default: "1" },
+    bytes: { type: "string", default: "64" },
+    parallel: { type: "string", default: "32" },
+    router: { type: "string", multiple: true },
+    bind: { type: "string", default: "0.0.0.0" },
+    port: { type: "string", default: "54325" },
+    "timeout-ms": { type: "string", default: "60000" },
+  },
+});
+if (!values.service) {
+  console.error("usage: _connect_client.ts --service NAME [--count N] [--bytes N] [--parallel N] [--router IP[:PORT]]");
+  process.exit(2);
+}
+const count = Number(values.count), size = Number(values.bytes), parallel = Number(values.parallel);
+const routers = (values.router ?? []).map((r) => {
+  const [ip, port] = r.split(":");
+  return { address: parseIpv4(ip!), port: port ? Number(port) : 0 };
+});
+
+const dp = await openUdpDatapath({ address: values.bind, port: Number(values.port) });
+const node = await ServalNode.start({ role: "host", datapath: dp, control: routers.length ? { routers } : {} });
+const api = new ServalApi(node);
+const deadline = performance.now() + Number(values["timeout-ms"]);
+const t0 = performance.now();
+while (node.agent.routers().length === 0) {
+  if (performance.now() > deadline) {
+    console.log(JSON.stringify({ error: "no router found" }));
+    await node.close();
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 5));
+}
+const routerMs = performance.now() - t0;
+
+const perReplica: Record<string, number> = {};
+const errors: Record<string, number> = {};
+let ok = 0, mismatched = 0;
+let seed = 1;
+
+async function one(): Promise<void> {
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i++) data[i] = (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) >>> 24;
+  try {
+    const c = await api.connect(values.service!);
+    const peer = node.host.flowState(c.flow)?.peer;
+    const key = peer ? formatIpv4(peer.address) + (peer.port ? `:${peer.port}` : "") : "?";
+    const reading = (async () => {
+      const back = new Uint8Array(size);
+      let n = 0;
+      for await (const chunk of c.readable) {
+        back.set(chunk.subarray(0, Math.max(0, size - n)), n);
+        n += chunk.length;
+      }
+      return n === size && back.every((b, i) => b === data[i]);
+    })();
+    const w = c.writable.getWriter();
+    await w.write(data);
+    await w.close();
+    if (await reading) {
+      ok++;
+      perReplica[key] = (perReplica[key] ?? 0) + 1;
+    } else {
+      mismatched++;
+    }
+  } catch (e) {
+    const m = e instanceof Error ? e.message : String(e);
+    errors[m] = (errors[m] ?? 0) + 1;
+  }
+}
+
+const t1 = performance.now();
+let started = 0;
+await Promise.all(Array.from({ length: Math.min(parallel, count) }, async () => {
+  while (started < count && performance.now() < deadline) {
+    started++;
+    await one();
+  }
+}));
+const ms = performance.now() - t1;
+console.log(JSON.stringify({ ok, mismatched, errors, perReplica, routerMs: Math.round(routerMs), ms: Math.round(ms), connectsPerSecond: Math.round((ok / ms) * 1000) }));
+api.close();
+await node.close();
+process.exit(ok === count ? 0 : 1);
