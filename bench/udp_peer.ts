@@ -5,6 +5,7 @@
  * ```text
  * bun bench/udp_peer.ts --recv --bind 198.18.0.2:54325 [--mode datapath|naive] [--seconds S]
  * bun bench/udp_peer.ts --send --to 198.18.0.2:54325 --size 64 --seconds 3 [--mode datapath|naive] [--batch 64]
+ *   (either end: [--backend bun|dgram], default the datapath's: dgram)
  * ```
  *
  * Every output line is JSON. The receiver first prints
@@ -23,6 +24,7 @@
 
 import { PacketBatch } from "@serval/datapath";
 import { openUdpDatapath } from "@serval/runtime";
+import type { UdpBackend } from "@serval/runtime";
 
 /** What one end measured. */
 export interface PeerResult {
@@ -74,7 +76,7 @@ function result(role: "send" | "recv", mode: "datapath" | "naive", size: number,
 }
 
 /** Sends `size`-byte packets to `to` for `seconds`. */
-export async function runUdpSender(opts: { to: string; size: number; seconds: number; mode: "datapath" | "naive"; batch?: number }): Promise<PeerResult> {
+export async function runUdpSender(opts: { to: string; size: number; seconds: number; mode: "datapath" | "naive"; batch?: number; backend?: UdpBackend }): Promise<PeerResult> {
   const { host, port } = hostPort(opts.to);
   const n = opts.batch ?? 64;
   const payload = new Uint8Array(opts.size);
@@ -101,7 +103,7 @@ export async function runUdpSender(opts: { to: string; size: number; seconds: nu
     await new Promise<void>((r) => sock.close(() => r()));
     return result("send", "naive", opts.size, sent - errors, (sent - errors) * opts.size, dt, new Map(errors ? [["send-error", errors]] : []));
   }
-  const dp = await openUdpDatapath({ address: "0.0.0.0", port: 0, broadcast: false });
+  const dp = await openUdpDatapath({ address: "0.0.0.0", port: 0, broadcast: false, ...(opts.backend ? { backend: opts.backend } : {}) });
   const tx = new PacketBatch(n, n * opts.size + 1);
   const dst = { address: new Uint8Array(host.split(".").map(Number)), port };
   for (let i = 0; i < n; i++) tx.push(payload, 0, payload.length, undefined, dst);
@@ -122,7 +124,7 @@ export async function runUdpSender(opts: { to: string; size: number; seconds: nu
 /**
  * Receives on `bind` until traffic stops; `onReady` gets the bound port.
  */
-export async function runUdpReceiver(opts: { bind: string; mode: "datapath" | "naive"; seconds: number; idleMs?: number; onReady?: (port: number) => void }): Promise<PeerResult> {
+export async function runUdpReceiver(opts: { bind: string; mode: "datapath" | "naive"; seconds: number; idleMs?: number; onReady?: (port: number) => void; backend?: UdpBackend }): Promise<PeerResult> {
   const { host, port } = hostPort(opts.bind);
   const idleMs = opts.idleMs ?? 500;
   const hardEnd = performance.now() + (opts.seconds + 10) * 1000;
@@ -152,7 +154,7 @@ export async function runUdpReceiver(opts: { bind: string; mode: "datapath" | "n
     await new Promise<void>((r) => sock.close(() => r()));
     return result("recv", "naive", size, packets, bytes, (last - first) / 1000);
   }
-  const dp = await openUdpDatapath({ address: host, port, broadcast: false, queue: 8192 });
+  const dp = await openUdpDatapath({ address: host, port, broadcast: false, queue: 8192, ...(opts.backend ? { backend: opts.backend } : {}) });
   opts.onReady?.(dp.port);
   const rx = new PacketBatch(64, 64 * 2048);
   let stop = false;
@@ -194,16 +196,18 @@ function arg(name: string): string | undefined {
 if (import.meta.main) {
   const mode = (arg("mode") ?? "datapath") as "datapath" | "naive";
   const seconds = Number(arg("seconds") ?? 3);
+  const backend = arg("backend") ? { backend: arg("backend") as UdpBackend } : {};
   if (process.argv.includes("--send")) {
     const to = arg("to");
     if (!to) throw new Error("udp_peer --send needs --to ip:port");
-    console.log(JSON.stringify(await runUdpSender({ to, size: Number(arg("size") ?? 64), seconds, mode, batch: Number(arg("batch") ?? 64) })));
+    console.log(JSON.stringify(await runUdpSender({ to, size: Number(arg("size") ?? 64), seconds, mode, batch: Number(arg("batch") ?? 64), ...backend })));
   } else if (process.argv.includes("--recv")) {
     const r = await runUdpReceiver({
       bind: arg("bind") ?? "0.0.0.0:54325",
       mode,
       seconds,
       idleMs: Number(arg("idle-ms") ?? 500),
+      ...backend,
       onReady: (port) => console.log(JSON.stringify({ type: "ready", port })),
     });
     console.log(JSON.stringify(r));
