@@ -268,6 +268,32 @@ describe("SalHost", () => {
     expect(client.flowState(id)?.state).toBe("CONNECTED");
   });
 
+  test("packets at a non-zero offset in a batch buffer: a SYN reaches its listener, a datagram its socket", () => {
+    const rnd = new SeededRandom(9);
+    const a = new SalHost({ random: rnd, locals: [loc(0, 1)] });
+    const b = new SalHost({ random: rnd, locals: [loc(0, 2)] });
+    a.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 2) });
+    const listener = b.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
+    const sock = b.openDatagram(ServicePrefix.parse("time.example"));
+    const src = a.openDatagram(ServicePrefix.parse("client.example"));
+    a.connect(0, ECHO, new EchoTransport("client"));
+    a.sendDatagram(0, src, ServiceId.parse("time.example"), new Uint8Array([7]));
+    // Both packets sit in one buffer after 100 bytes of something else, as in a datapath's batch.
+    const batch = new Uint8Array(4096);
+    let off = 100;
+    for (let p = a.pollTransmit(); p; p = a.pollTransmit()) {
+      batch.set(p.bytes, off);
+      expect(b.handlePacket(1, { bytes: batch, off, len: p.bytes.length, src: loc(0, 1), dst: loc(0, 2) })).toBeUndefined();
+      off += p.bytes.length + 3;
+    }
+    const events = [];
+    for (let e = b.pollEvent(); e; e = b.pollEvent()) events.push(e);
+    expect(events.filter((e) => e.type === "datagram").map((e) => e.type === "datagram" && [e.socket, [...e.payload], e.source.equals(ServiceId.parse("client.example"))]))
+      .toEqual([[sock, [7], true]]);
+    expect(b.accept(listener) !== undefined || b.flowCount === 1).toBe(true);
+    expect([...b.drops.entries()]).toEqual([]);
+  });
+
   test("garbage never throws and is counted", () => {
     const h = new SalHost({ random: new SeededRandom(1), locals: [loc(0, 1)] });
     const r = new SeededRandom(5);

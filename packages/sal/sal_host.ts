@@ -653,7 +653,7 @@ export class SalHost {
     const verdict = this.serviceTable.resolve(
       now,
       b,
-      off + ix.serviceOff + SERVICE_ID_OFF,
+      ix.serviceOff + SERVICE_ID_OFF,
       { flowKey: ix.srcFlowId, packetLen: pkt.len, packet: b.subarray(off, off + pkt.len), delayed },
       this.#router ? "any" : "local",
     );
@@ -688,7 +688,7 @@ export class SalHost {
     this.#events.push({
       type: "datagram",
       socket: id,
-      source: ServiceId.fromBytes(b, pkt.off + ix.service2Off + SERVICE_ID_OFF),
+      source: ServiceId.fromBytes(b, ix.service2Off + SERVICE_ID_OFF),
       from,
       payload: b.slice(tOff + UDP_HEADER_LEN, tOff + tLen),
     });
@@ -792,7 +792,7 @@ export class SalHost {
       flow,
       transport: NO_TRANSPORT,
       protocol: ix.protocol,
-      serviceId: ServiceId.fromBytes(b, off + ix.serviceOff + SERVICE_ID_OFF),
+      serviceId: ServiceId.fromBytes(b, ix.serviceOff + SERVICE_ID_OFF),
       peerFlowId: ix.srcFlowId,
       listener: l.id,
       source,
@@ -848,7 +848,15 @@ export class SalHost {
     // UDP over IPv4 may carry no checksum (0).
     if (protocol === SAL_PROTO_UDP && len >= 8 && src.address.length === 4 && readU16(b, off + 6) === 0) return true;
     const sum = pseudoHeaderSum(src.address, dst.address, protocol, len, 0);
-    return checksumFinish(checksumAdd(b, off, len, sum)) === 0;
+    if (checksumFinish(checksumAdd(b, off, len, sum)) === 0) return true;
+    // A packet sent by broadcast is checksummed with the limited broadcast
+    // address as destination, whatever IP destination the link used (subnet
+    // broadcast on the packet datapath). A datapath that cannot tell a
+    // broadcast (UDP sockets do not report the destination) hands us our own
+    // address instead: try the broadcast convention before refusing.
+    if (src.address.length !== 4 || isLimitedBroadcast(dst.address)) return false;
+    const bsum = pseudoHeaderSum(src.address, LIMITED_BROADCAST, protocol, len, 0);
+    return checksumFinish(checksumAdd(b, off, len, bsum)) === 0;
   }
 
   // --- router ----------------------------------------------------------------
@@ -1157,4 +1165,11 @@ function fillTransportChecksum(protocol: number, b: Uint8Array, off: number, len
   else if (protocol === SAL_PROTO_UDP && len >= 8 && readU16(b, off + 4) === len) {
     fillUdpChecksum(b, off, src.address, dst.address);
   }
+}
+
+/** 255.255.255.255: the pseudo-header destination of every SAL packet sent by broadcast. */
+const LIMITED_BROADCAST = new Uint8Array([255, 255, 255, 255]);
+
+function isLimitedBroadcast(a: Uint8Array): boolean {
+  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
 }

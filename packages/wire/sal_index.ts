@@ -77,11 +77,11 @@ export class SalIndex {
   dstFlowId = 0;
   /** Number of extensions, PAD bytes included. */
   extCount = 0;
-  /** Offset of the CONTROL extension, or -1. */
+  /** Offset of the CONTROL extension in the scanned buffer (absolute, not from the packet start), or -1. */
   controlOff = -1;
-  /** Offset of the first SERVICE extension (destination), or -1. */
+  /** Offset of the first SERVICE extension (destination) in the scanned buffer (absolute), or -1. */
   serviceOff = -1;
-  /** Offset of the second SERVICE extension (source, in unconnected datagrams), or -1. */
+  /** Offset of the second SERVICE extension (source, in unconnected datagrams) in the scanned buffer (absolute), or -1. */
   service2Off = -1;
   /** Offset of the ADDRESS extension, or -1. */
   addressOff = -1;
