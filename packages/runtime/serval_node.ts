@@ -219,7 +219,8 @@ export class ServalNode {
       this.#wake = finish;
       const t = this.#nextDeadline();
       if (t !== undefined) this.#timer = setTimeout(finish, Math.max(0, (t - this.now()) / 1000));
-      this.datapath.wait().then(finish, finish);
+      // Let every datagram that is already in this event-loop turn arrive first: one step for all.
+      this.datapath.wait().then(() => setImmediate(finish), finish);
     });
   }
 

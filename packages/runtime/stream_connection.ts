@@ -59,8 +59,11 @@ export class StreamConnection {
       start: (c) => {
         this.#read = c;
       },
-      // The reader made room: take more from the transport (and reopen the window).
-      pull: () => this.#node.kick(),
+      // The reader made room: take more from the transport (and reopen the
+      // window) — if the transport holds any; otherwise the next packet will.
+      pull: () => {
+        if (this.#t.readable > 0) this.#node.kick();
+      },
       cancel: () => {
         this.#readDone = true;
         this.abort();

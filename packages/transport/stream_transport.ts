@@ -590,6 +590,11 @@ export class StreamTransport implements FlowTransport {
         len = Math.min(room, unsent, seqDiff(sndWndEnd, seq));
         // Nagle: hold a small segment while data is unacknowledged (RFC 896).
         if (this.#nagle && len < room && this.inflight > 0 && !this.#shutdown) len = 0;
+        // A full send buffer means the application has more to give as soon
+        // as an ACK makes room: a short tail segment now would only split
+        // the stream into small packets (sender-side SWS avoidance, RFC 9293
+        // §3.8.6.2.1). The next ACK brings a full segment.
+        if (len < room && snd.free < room && this.inflight > 0 && !this.#shutdown) len = 0;
       }
     }
     // Zero-window probe: when the persist timer fired, the byte at snd_una
