@@ -93,6 +93,7 @@ export class ServalNode {
   #loop: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inStep = false;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(opts: ServalNodeOptions) {
     const random = opts.random ?? new CryptoRandom();
@@ -129,6 +130,9 @@ export class ServalNode {
    */
   static async start(opts: ServalNodeOptions): Promise<ServalNode> {
     const node = new ServalNode(opts);
+    // A running node keeps the process alive, as a listening socket does
+    // (a packet datapath waits through Atomics, which does not).
+    node.#keepAlive = setInterval(() => {}, 1 << 30);
     node.agent.start(node.now());
     node.#loop = node.#run();
     await Promise.resolve();
@@ -189,6 +193,7 @@ export class ServalNode {
     this.agent.stop(now);
     this.#step(now);
     this.#closed = true;
+    clearInterval(this.#keepAlive);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#wake?.();
     await this.#loop;

@@ -421,7 +421,9 @@ export class UdpDatapath implements Datapath {
 
   #readInterfaces(emit: boolean): void {
     const all = ipv4Interfaces();
-    let ifaces = this.#bound === 0 ? all : all.filter((f) => f.address === this.#bound);
+    // Loopback last: the stack's first locator is its source for new flows,
+    // and a peer elsewhere cannot check a checksum made with 127.0.0.1.
+    let ifaces = this.#bound === 0 ? [...all].sort((x, y) => Number(x.internal) - Number(y.internal)) : all.filter((f) => f.address === this.#bound);
     if (this.#bound !== 0 && ifaces.length === 0) {
       // Bound to an address no interface lists (it went away): keep it as /32.
       ifaces = [{ ifname: "", ifindex: 0, address: this.#bound, prefixLen: 32, mask: 0xffffffff, broadcast: this.#bound, internal: false }];
