@@ -241,6 +241,7 @@ export class ServalNode {
     try {
       this.stats.batches++;
       const rx = this.#rx;
+      this.host.beginBatch();
       for (;;) {
         rx.clear();
         const n = this.datapath.receive(rx);
@@ -258,6 +259,7 @@ export class ServalNode {
         }
         if (n < rx.capacity) break;
       }
+      this.host.endBatch(now);
       const ht = this.host.pollTimeout();
       if (ht !== undefined && ht <= now) this.host.handleTimeout(now);
       const at = this.agent.pollTimeout();

@@ -248,6 +248,8 @@ export class SalHost {
   readonly serviceTable: ServiceTable;
   readonly #random: RandomSource;
   readonly #locals: readonly Locator[];
+  #batching = false;
+  readonly #dirty = new Set<FlowRec>();
   readonly #router: boolean;
   readonly #requestQueue: number;
   readonly #mtu: number;
@@ -570,6 +572,35 @@ export class SalHost {
     return r;
   }
 
+  /**
+   * Starts a receive batch: until {@linkcode SalHost.endBatch}, data segments
+   * are handed to their transports but the flows are drained (ACKs, data)
+   * once, at the end — what a batch of packets from one datapath read
+   * deserves (like GRO: one ACK per flow per batch). Control packets are
+   * still handled at once.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { SeededRandom } from "@serval/sal";
+   * const h = new SalHost({ random: new SeededRandom(1), locals: [{ address: new Uint8Array([198, 18, 0, 1]), port: 0 }] });
+   * h.beginBatch();
+   * h.endBatch(0);
+   * assertEquals(h.pollTransmit(), undefined);
+   * ```
+   */
+  beginBatch(): void {
+    this.#batching = true;
+  }
+
+  /** Ends a receive batch: drains every flow that got data in it. */
+  endBatch(now: number): void {
+    this.#batching = false;
+    for (const rec of this.#dirty) if (this.#flows.get(rec.id) === rec) this.#drain(now, rec);
+    this.#dirty.clear();
+    this.#settle(now);
+  }
+
   /** The next packet to send, or `undefined`. */
   pollTransmit(): OutboundPacket | undefined {
     return this.#out.shift();
@@ -738,6 +769,11 @@ export class SalHost {
       }
     } else if (tLen > 0) {
       rec.transport.handleSegment(now, b, tOff, tLen);
+      if (this.#batching) {
+        // Answer once for the whole batch (one cumulative ACK, not one per two segments).
+        this.#dirty.add(rec);
+        return undefined;
+      }
     }
     this.#drain(now, rec);
     return undefined;
