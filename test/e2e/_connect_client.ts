@@ -9,7 +9,9 @@
  *
  * ```text
  * bun test/e2e/_connect_client.ts --service echo.example --count 3000 [--bytes 64] [--parallel 32]
- *     [--router 198.18.0.1] [--bind 0.0.0.0] [--port 54325] [--timeout-ms 60000]
+ *     [--router 198.18.0.1] [--bind 0.0.0.0] [--port 54325] [--timeout-ms 60000] [--adhoc]
+ *
+ * `--adhoc`: no router; services are found by broadcast solicitation.
  * ```
  *
  * @module
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     bind: { type: "string", default: "0.0.0.0" },
     port: { type: "string", default: "54325" },
     "timeout-ms": { type: "string", default: "60000" },
+    adhoc: { type: "boolean", default: false },
   },
 });
 if (!values.service) {
@@ -42,11 +45,11 @@ const routers = (values.router ?? []).map((r) => {
 });
 
 const dp = await openUdpDatapath({ address: values.bind, port: Number(values.port) });
-const node = await ServalNode.start({ role: "host", datapath: dp, control: routers.length ? { routers } : {} });
+const node = await ServalNode.start({ role: values.adhoc ? "adhoc" : "host", datapath: dp, control: routers.length ? { routers } : {} });
 const api = new ServalApi(node);
 const deadline = performance.now() + Number(values["timeout-ms"]);
 const t0 = performance.now();
-while (node.agent.routers().length === 0) {
+while (!values.adhoc && node.agent.routers().length === 0) {
   if (performance.now() > deadline) {
     console.log(JSON.stringify({ error: "no router found" }));
     await node.close();
