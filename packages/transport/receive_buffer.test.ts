@@ -114,12 +114,25 @@ describe("ReceiveBuffer", () => {
   });
 
   const stats = { maxRanges: 0, multi: 0 };
+  test("the ring grows while wrapped, with out-of-order data held, and keeps every byte in order", () => {
+    const rb = new ReceiveBuffer(32, 0, 8, 4);
+    rb.insert(0, new Uint8Array([1, 2, 3]), 0, 3);
+    const out = new Uint8Array(16);
+    expect(rb.read(out, 0, 2)).toBe(2); // head moves to 2
+    rb.insert(5, new Uint8Array([6]), 0, 1); // out of order, wraps in the 4-byte ring
+    rb.insert(6, new Uint8Array([7, 8, 9, 10]), 0, 4); // needs more room: grows while wrapped
+    rb.insert(3, new Uint8Array([4, 5]), 0, 2); // fills the gap
+    expect(rb.read(out, 0, 16)).toBe(8);
+    expect([...out.subarray(0, 8)]).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
   test("a shuffled stream with duplicates and overlaps reassembles exactly (property)", () => {
     const scenario = fc
       .record({
         len: fc.integer({ min: 1, max: 400 }),
         cap: fc.integer({ min: 1, max: 160 }),
         maxRanges: fc.integer({ min: 1, max: 8 }),
+        initialSize: fc.integer({ min: 1, max: 200 }),
         iss: fc.oneof(fc.constant(0xffffff00), fc.constant(0xffffffff), fc.nat(0xffffffff)),
         cuts: fc.array(fc.integer({ min: 0, max: 999 }), { maxLength: 40 }),
         extra: fc.array(fc.tuple(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 1, max: 60 })), {
@@ -145,7 +158,8 @@ describe("ReceiveBuffer", () => {
         const order = segs.map((s, i) => ({ s, k: sc.keys[i % sc.keys.length]! * 1000 + i }));
         order.sort((x, y) => x.k - y.k);
 
-        const rb = new ReceiveBuffer(sc.cap, sc.iss, sc.maxRanges);
+        // Small initial sizes make the ring grow (and re-lay out) while ranges are held.
+        const rb = new ReceiveBuffer(sc.cap, sc.iss, sc.maxRanges, sc.initialSize);
         const got: number[] = [];
         const out = new Uint8Array(64);
         let r = 0;

@@ -10,6 +10,9 @@ import type { TcpSackBlock } from "@serval/wire";
 import { seqAdd, seqDiff, seqGe, seqLe, seqLt } from "@serval/wire";
 import { SeqRanges } from "./_seq_ranges.ts";
 
+/** Bytes allocated at first; the ring doubles from there up to the capacity. */
+const INITIAL_SIZE = 16 * 1024;
+
 /** The largest capacity: sequence distances must stay below 2^31. */
 const MAX_CAPACITY = 0x7fffffff;
 
@@ -56,7 +59,7 @@ export type ReceiveResult = "new" | "duplicate" | "out-of-window" | "too-fragmen
  * ```
  */
 export class ReceiveBuffer {
-  readonly #buf: Uint8Array;
+  #buf: Uint8Array; // the ring; grows (doubling) up to the capacity as data comes
   readonly #cap: number;
   readonly #ranges: SeqRanges;
   /** Ring index of the byte at `#readSeq`. */
@@ -80,7 +83,7 @@ export class ReceiveBuffer {
    * assertEquals([rb.rcvNxt, rb.window, rb.readable], [1000, 65535, 0]);
    * ```
    */
-  constructor(capacity: number, initialSeq: number, maxRanges = 64) {
+  constructor(capacity: number, initialSeq: number, maxRanges = 64, initialSize = INITIAL_SIZE) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
       throw new RangeError(
         `Cannot create ReceiveBuffer: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`,
@@ -93,7 +96,8 @@ export class ReceiveBuffer {
       throw new RangeError(`Cannot create ReceiveBuffer: maxRanges must be a positive integer, got ${maxRanges}`);
     }
     this.#cap = capacity;
-    this.#buf = new Uint8Array(capacity);
+    // Start small: an idle connection never pays for (or zeroes) its window.
+    this.#buf = new Uint8Array(Math.max(1, Math.min(capacity, initialSize)));
     // One spare slot: a segment at rcvNxt is added, then popped at once.
     this.#ranges = new SeqRanges(maxRanges + 1);
     this.#readSeq = initialSeq;
@@ -233,7 +237,7 @@ export class ReceiveBuffer {
     if (off + n > out.length) {
       throw new RangeError(`Cannot read ReceiveBuffer: ${n} bytes at offset ${off} exceed out of length ${out.length}`);
     }
-    const buf = this.#buf, cap = this.#cap;
+    const buf = this.#buf, cap = buf.length;
     let r = this.#head;
     const k1 = Math.min(n, cap - r);
     out.set(buf.subarray(r, r + k1), off);
@@ -285,11 +289,26 @@ export class ReceiveBuffer {
   }
 
   #copyIn(seq: number, data: Uint8Array, off: number, n: number): void {
-    const buf = this.#buf, cap = this.#cap;
-    let w = this.#head + seqDiff(seq, this.#readSeq);
+    const at = seqDiff(seq, this.#readSeq);
+    if (at + n > this.#buf.length) this.#grow(at + n);
+    const buf = this.#buf, cap = buf.length;
+    let w = this.#head + at;
     if (w >= cap) w -= cap;
     const k1 = Math.min(n, cap - w);
     buf.set(data.subarray(off, off + k1), w);
     if (n > k1) buf.set(data.subarray(off + k1, off + n), 0);
+  }
+
+  /** Re-lays the ring out from 0 in a buffer of at least `need` bytes (doubling, at most the capacity). */
+  #grow(need: number): void {
+    const old = this.#buf;
+    let size = old.length;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(Math.min(size, this.#cap));
+    // Everything in the ring may hold data (out-of-order ranges too): keep it all, in sequence order.
+    next.set(old.subarray(this.#head), 0);
+    next.set(old.subarray(0, this.#head), old.length - this.#head);
+    this.#buf = next;
+    this.#head = 0;
   }
 }

@@ -67,6 +67,17 @@ describe("SendBuffer", () => {
     expect(() => sb.read(50, 4, new Uint8Array(4), 1)).toThrow(/Cannot read SendBuffer/);
   });
 
+  test("the ring grows while wrapped and keeps every byte in order", () => {
+    const sb = new SendBuffer(16, 0, 4);
+    sb.write(new Uint8Array([1, 2, 3, 4]));
+    sb.acknowledge(2); // head moves to 2
+    sb.write(new Uint8Array([5, 6])); // wraps around the 4-byte ring
+    expect(sb.write(new Uint8Array([7, 8, 9]))).toBe(3); // grows while wrapped
+    const out = new Uint8Array(8);
+    expect(sb.read(2, 8, out, 0)).toBe(7);
+    expect([...out.subarray(0, 7)]).toEqual([3, 4, 5, 6, 7, 8, 9]);
+  });
+
   test("matches an array model under random write/read/acknowledge (property)", () => {
     const op = fc.oneof(
       fc.record({ k: fc.constant("w" as const), n: fc.integer({ min: 0, max: 40 }), v: fc.nat(255) }),
@@ -78,8 +89,10 @@ describe("SendBuffer", () => {
         fc.integer({ min: 1, max: 64 }),
         fc.oneof(fc.constant(0xffffffe0), fc.nat(0xffffffff)),
         fc.array(op, { maxLength: 80 }),
-        (cap, iss, ops) => {
-          const sb = new SendBuffer(cap, iss);
+        fc.integer({ min: 1, max: 12 }),
+        (cap, iss, ops, initialSize) => {
+          // Small initial sizes make the ring grow (and re-lay out) under the model.
+          const sb = new SendBuffer(cap, iss, initialSize);
           let una = iss;
           let model: number[] = [];
           let counter = 0;

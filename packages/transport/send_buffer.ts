@@ -8,6 +8,9 @@
 
 import { seqAdd, seqDiff, seqGt, seqLe } from "@serval/wire";
 
+/** Bytes allocated at first; the ring doubles from there up to the capacity. */
+const INITIAL_SIZE = 16 * 1024;
+
 /** The largest capacity: sequence distances must stay below 2^31. */
 const MAX_CAPACITY = 0x7fffffff;
 
@@ -32,7 +35,7 @@ const MAX_CAPACITY = 0x7fffffff;
  * ```
  */
 export class SendBuffer {
-  readonly #buf: Uint8Array;
+  #buf: Uint8Array; // the ring; grows (doubling) up to the capacity as data comes
   readonly #cap: number;
   /** Ring index of the byte at `sndUna`. */
   #head = 0;
@@ -44,6 +47,7 @@ export class SendBuffer {
    *
    * @param capacity Bytes held at most, 1..2^31-1.
    * @param initialSeq Sequence number of the first byte written (u32), e.g. ISS + 1.
+   * @param initialSize Bytes allocated at first (default 16 KiB); the ring doubles up to `capacity` as needed.
    * @throws {RangeError} When `capacity` or `initialSeq` is out of range.
    *
    * @example A buffer starting at sequence 100
@@ -53,7 +57,7 @@ export class SendBuffer {
    * assertEquals([sb.sndUna, sb.sndEnd, sb.capacity], [100, 100, 1024]);
    * ```
    */
-  constructor(capacity: number, initialSeq: number) {
+  constructor(capacity: number, initialSeq: number, initialSize = INITIAL_SIZE) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
       throw new RangeError(
         `Cannot create SendBuffer: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`,
@@ -63,7 +67,9 @@ export class SendBuffer {
       throw new RangeError(`Cannot create SendBuffer: initialSeq must be a u32, got ${initialSeq}`);
     }
     this.#cap = capacity;
-    this.#buf = new Uint8Array(capacity);
+    // Start small: a connection that never sends much never pays for (or
+    // zeroes) its whole capacity — thousands of idle flows stay cheap.
+    this.#buf = new Uint8Array(Math.max(1, Math.min(capacity, initialSize)));
     this.#una = initialSeq;
   }
 
@@ -118,7 +124,8 @@ export class SendBuffer {
       );
     }
     const n = Math.min(len, this.#cap - this.#len);
-    const buf = this.#buf, cap = this.#cap;
+    if (this.#len + n > this.#buf.length) this.#grow(this.#len + n);
+    const buf = this.#buf, cap = buf.length;
     let w = this.#head + this.#len;
     if (w >= cap) w -= cap;
     const k1 = Math.min(n, cap - w);
@@ -167,7 +174,7 @@ export class SendBuffer {
     if (outOff + n > out.length) {
       throw new RangeError(`Cannot read SendBuffer: ${n} bytes at offset ${outOff} exceed out of length ${out.length}`);
     }
-    const buf = this.#buf, cap = this.#cap;
+    const buf = this.#buf, cap = buf.length;
     let r = this.#head + d;
     if (r >= cap) r -= cap;
     const k1 = Math.min(n, cap - r);
@@ -201,10 +208,23 @@ export class SendBuffer {
     if (seqLe(ackSeq, this.#una) || seqGt(ackSeq, this.sndEnd)) return 0;
     const n = seqDiff(ackSeq, this.#una);
     this.#head += n;
-    if (this.#head >= this.#cap) this.#head -= this.#cap;
+    if (this.#head >= this.#buf.length) this.#head -= this.#buf.length;
     this.#len -= n;
     this.#una = ackSeq >>> 0;
     if (this.#len === 0) this.#head = 0;
     return n;
+  }
+
+  /** Re-lays the ring out from 0 in a buffer of at least `need` bytes (doubling, at most the capacity). */
+  #grow(need: number): void {
+    let size = this.#buf.length;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(Math.min(size, this.#cap));
+    const old = this.#buf;
+    const k1 = Math.min(this.#len, old.length - this.#head);
+    next.set(old.subarray(this.#head, this.#head + k1), 0);
+    if (this.#len > k1) next.set(old.subarray(0, this.#len - k1), k1);
+    this.#buf = next;
+    this.#head = 0;
   }
 }
