@@ -7,14 +7,25 @@
 
 import { NodeRuntime, NodeServices } from "@effect/platform-node";
 import { Effect } from "effect";
-import { Command } from "effect/cli";
+import { CliError, Command } from "effect/cli";
 import { demoCommand } from "./demo_command.ts";
 import { idCommand } from "./id_command.ts";
+import { adhocCommand, hostCommand, routerCommand } from "./preset_command.ts";
 import pkg from "./package.json" with { type: "json" };
 
 const serval = Command.make("serval").pipe(
   Command.withDescription("Serval: service-centric networking. Applications name services, not hosts."),
-  Command.withSubcommands([demoCommand, idCommand]),
+  Command.withSubcommands([demoCommand, idCommand, hostCommand, routerCommand, adhocCommand]),
 );
 
-Command.run(serval, { version: pkg.version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain);
+// A usage error (unknown flag, bad value, missing argument): effect/cli has
+// already printed the help and the error; exit 2, as command-line tools do.
+// (effect/cli reports them as ShowHelp carrying the errors; plain --help carries none.)
+const usageError = (e: unknown): boolean =>
+  CliError.isCliError(e) && (e._tag !== "ShowHelp" || (e as { errors?: readonly unknown[] }).errors?.length !== 0);
+
+Command.run(serval, { version: pkg.version }).pipe(
+  Effect.catchIf(usageError, () => Effect.sync(() => process.exit(2))),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain,
+);

@@ -14,3 +14,5 @@
 export { demoCommand } from "./demo_command.ts";
 export { foundationDemo } from "./foundation_demo.ts";
 export { describeServiceText, idCommand } from "./id_command.ts";
+export { adhocCommand, hostCommand, reportPrinter, routerCommand } from "./preset_command.ts";
+export type { FormatOptions, PresetRole } from "./preset_command.ts";

@@ -1,6 +1,9 @@
 /**
- * The impure side of Serval: datapaths that talk to real sockets (today the
- * UDP datapath; the driver loop, Effect layers and presets come next).
+ * The impure side of Serval: the UDP datapath, {@linkcode ServalNode} (the
+ * driver that runs the pure stack over a datapath batch by batch), the
+ * application API ({@linkcode ServalApi}: streams and datagrams by service),
+ * node configuration validated with Schema, and the Effect layers the
+ * `serval host|router|adhoc` presets are made of.
  *
  * Uses `node:*` and, on Bun, `Bun.udpSocket`: not for the pure packages.
  *
@@ -31,3 +34,7 @@ export type { NodeStats, ServalNodeOptions } from "./serval_node.ts";
 export { openUdpDatapath, UDP_MAX_PAYLOAD, UdpDatapath } from "./udp_datapath.ts";
 export type { UdpDatapathOptions } from "./udp_datapath.ts";
 export type { UdpBackend } from "./_udp_socket.ts";
+export { ConfigError, DatapathError, DEFAULT_PORT, loadConfig, NodeConfig, openDatapath, parseConfig, parseRouter, serveEcho, toNodeOptions } from "./config.ts";
+export type { NodeConfigInput, NodeOptionsExtras } from "./config.ts";
+export { DatapathLive, NodeLive, nodeLayer, NodeReporter, RunningNode, runNode, ServalConfig, ServalDatapath } from "./layers.ts";
+export type { NodeReport } from "./layers.ts";

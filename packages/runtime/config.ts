@@ -1,0 +1,501 @@
+/**
+ * The configuration of a `serval host`, `serval router` or `serval adhoc`
+ * node: a {@linkcode NodeConfig} Schema (validated once at start, with one
+ * clear message per bad field), {@linkcode loadConfig} (a JSON file merged
+ * under command-line flags), and the plain functions that turn a config into
+ * a running node: {@linkcode openDatapath}, {@linkcode toNodeOptions} and
+ * {@linkcode serveEcho}.
+ *
+ * Effect is used here only at the edge (decoding, reading the file, typed
+ * errors); nothing in this file runs per packet.
+ *
+ * @module
+ */
+
+import { readFile } from "node:fs/promises";
+import { Effect, Exit, Schema, SchemaIssue } from "effect";
+import type { Datapath } from "@serval/datapath";
+import type { ControlAgentOptions } from "@serval/discovery";
+import { EchoTransport, type HostEvent } from "@serval/sal";
+import type { ActionPluginFactory } from "@serval/sal";
+import { type Locator, SERVAL_UDP_PORT, ServicePrefix } from "@serval/wire";
+import { ROUND_ROBIN_PLUGIN, roundRobin } from "@serval/plugin-round-robin";
+import type { ServalNode, ServalNodeOptions } from "./serval_node.ts";
+import { openUdpDatapath } from "./udp_datapath.ts";
+
+// ---------------------------------------------------------------------------
+// Field schemas
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function int(min: number, max: number) {
+  const message = `expected an integer ${min}..${max}`;
+  return Schema.Number.annotate({ message }).check(
+    Schema.makeFilter((n: number) => Number.isInteger(n) && n >= min && n <= max, { message }),
+  );
+}
+
+function withDefault<S extends Schema.Top>(schema: S, value: S["Encoded"]) {
+  return schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)));
+}
+
+const Ipv4Text = Schema.String.check(Schema.makeFilter((s: string) => IPV4.test(s), { message: "expected an IPv4 address" }));
+
+/** "IP" or "IP:PORT". */
+const RouterText = Schema.String.check(
+  Schema.makeFilter((s: string) => parseLocatorText(s) !== undefined, { message: "expected IPv4 or IPv4:PORT (port 1..65535)" }),
+);
+
+const ServiceText = Schema.String.check(
+  Schema.makeFilter((s: string) => serviceError(s) === undefined, {
+    message: "expected a service name or prefix (a name, N, 0x.., 64 hex digits; optional /BITS)",
+  }),
+);
+
+const InterfaceName = Schema.String.check(
+  Schema.makeFilter((s: string) => /^[^\s/]{1,15}$/.test(s), { message: "expected an interface name (1..15 characters)" }),
+);
+
+/** Default UDP port of a node (the Serval-over-UDP port). */
+export const DEFAULT_PORT: number = SERVAL_UDP_PORT;
+
+/**
+ * The configuration of one node. Every field but `role` has a default, so
+ * `{ role: "router" }` is a complete config. Times are milliseconds.
+ *
+ * - `role`: host, router or adhoc.
+ * - `datapath`: "udp" (SAL in UDP, default) or "packet" (AF_PACKET, root).
+ * - `bind`, `port`: the UDP socket (default 0.0.0.0:54325; port 0: any).
+ * - `interfaces`: packet datapath interfaces (default: every one that is up).
+ * - `routers`: "IP" or "IP:PORT" (host: routers to use; router: upstream).
+ * - `discover`: host: find routers by solicitation (default: when no routers).
+ * - `weight` (1..65535), `priority` (0..65535): of the host's registrations
+ *   (router: announced priority).
+ * - `refreshMs`, `lifetimeMs`: host: refresh period and lease lifetime asked
+ *   (default 1000 / 3000); router: `lifetimeMs` caps granted leases
+ *   (default 60000); adhoc: lifetime of its answers (default 10000).
+ * - `announceMs`: router: between announcements (default 1000).
+ * - `balance`: router: target selection among replicas, "round-robin"
+ *   (default, `@serval/plugin-round-robin`) or "random" (weighted random).
+ * - `echo`: services this node serves with the built-in echo service.
+ *
+ * @example Decode a minimal config
+ * ```ts
+ * import { Schema } from "effect";
+ * import { NodeConfig } from "@serval/runtime";
+ * const c = Schema.decodeUnknownSync(NodeConfig)({ role: "router" });
+ * console.assert(c.port === 54325 && c.balance === "round-robin" && c.datapath === "udp");
+ * ```
+ */
+export const NodeConfig = Schema.Struct({
+  role: Schema.Literals(["host", "router", "adhoc"]).annotate({ message: "expected host, router or adhoc" }),
+  datapath: withDefault(Schema.Literals(["udp", "packet"]).annotate({ message: "expected udp or packet" }), "udp"),
+  bind: withDefault(Ipv4Text, "0.0.0.0"),
+  port: withDefault(int(0, 65535), DEFAULT_PORT),
+  interfaces: withDefault(Schema.Array(InterfaceName), []),
+  routers: withDefault(Schema.Array(RouterText), []),
+  discover: Schema.optionalKey(Schema.Boolean.annotate({ message: "expected true or false" })),
+  weight: withDefault(int(1, 65535), 1),
+  priority: withDefault(int(0, 65535), 0),
+  refreshMs: Schema.optionalKey(int(1, 3_600_000)),
+  lifetimeMs: Schema.optionalKey(int(1, 4_294_967_295)),
+  announceMs: Schema.optionalKey(int(1, 3_600_000)),
+  balance: withDefault(Schema.Literals(["round-robin", "random"]).annotate({ message: "expected round-robin or random" }), "round-robin"),
+  echo: withDefault(Schema.Array(ServiceText), []),
+}).check(Schema.makeFilter(crossFieldIssues));
+
+/** A decoded, valid node configuration. */
+export type NodeConfig = typeof NodeConfig.Type;
+
+/** What a config file or the flags may say (everything optional but the role). */
+export type NodeConfigInput = typeof NodeConfig.Encoded;
+
+/** Rules between fields, each reported at the field to fix. */
+function crossFieldIssues(c: {
+  readonly role: string;
+  readonly datapath: string;
+  readonly interfaces: readonly string[];
+  readonly routers: readonly string[];
+  readonly echo: readonly string[];
+  readonly refreshMs?: number;
+  readonly lifetimeMs?: number;
+}): Schema.FilterIssue[] {
+  const issues: Schema.FilterIssue[] = [];
+  if (c.datapath === "udp" && c.interfaces.length > 0) {
+    issues.push({ path: ["interfaces"], issue: "only the packet datapath takes interfaces (add datapath packet)" });
+  }
+  if (c.datapath === "packet") {
+    c.routers.forEach((r, i) => {
+      if (r.includes(":")) issues.push({ path: ["routers", i], issue: "the packet datapath takes an IPv4 address without a port" });
+    });
+  }
+  const served = new Map<string, number>();
+  c.echo.forEach((e, i) => {
+    if (serviceError(e) !== undefined) return; // reported at the field itself
+    const key = ServicePrefix.parse(e).toString();
+    const first = served.get(key);
+    if (first !== undefined) issues.push({ path: ["echo", i], issue: `the same service as echo[${first}]` });
+    else served.set(key, i);
+  });
+  if (c.role === "adhoc" && c.routers.length > 0) issues.push({ path: ["routers"], issue: "an adhoc node uses no router" });
+  if (c.role === "host") {
+    const refresh = c.refreshMs ?? 1000;
+    const lifetime = c.lifetimeMs ?? 3000;
+    if (refresh >= lifetime) {
+      issues.push({ path: ["refreshMs"], issue: `must be less than the lease lifetime (lifetimeMs ${lifetime}) or leases lapse between refreshes` });
+    }
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/**
+ * A configuration that cannot be used: a bad field (the message names it and
+ * the bad value), an unreadable or malformed file.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError } from "@serval/runtime";
+ * const e = new ConfigError({ message: "weight: expected an integer 1..65535, got 0" });
+ * console.assert(e._tag === "ConfigError");
+ * ```
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", { message: Schema.String }) {}
+
+/**
+ * A datapath that cannot be opened (port in use, not root, the packet
+ * datapath not installed).
+ *
+ * @example
+ * ```ts
+ * import { DatapathError } from "@serval/runtime";
+ * const e = new DatapathError({ message: "Cannot bind 0.0.0.0:1: permission denied" });
+ * console.assert(e._tag === "DatapathError");
+ * ```
+ */
+export class DatapathError extends Schema.TaggedError<DatapathError>()("DatapathError", { message: Schema.String }) {}
+
+// ---------------------------------------------------------------------------
+// Decoding and loading
+
+const decodeExit = Schema.decodeUnknownExit(NodeConfig);
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1();
+
+/**
+ * Decodes and validates a config object.
+ *
+ * @param input Anything (parsed JSON, flags).
+ * @returns The valid config with defaults filled in.
+ * @throws {ConfigError} With one line naming the first bad field and its value.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseConfig } from "@serval/runtime";
+ * const c = parseConfig({ role: "host", routers: ["127.0.0.1:5000"], echo: ["echo.example"] });
+ * console.assert(c.routers.length === 1 && c.weight === 1);
+ * try {
+ *   parseConfig({ role: "host", weight: 0 });
+ * } catch (e) {
+ *   console.assert(e instanceof ConfigError && e.message === "weight: expected an integer 1..65535, got 0");
+ * }
+ * ```
+ */
+export function parseConfig(input: unknown): NodeConfig {
+  const r = decodeExit(input, { onExcessProperty: "error" });
+  if (Exit.isSuccess(r)) return r.value;
+  const err = r.cause.reasons.find((x) => x._tag === "Fail")?.error;
+  const issue = err !== undefined && typeof err === "object" && "issue" in err ? (err as { issue: SchemaIssue.Issue }).issue : undefined;
+  if (!issue) throw new ConfigError({ message: `invalid config: ${String(err)}` });
+  throw new ConfigError({ message: describeIssue(issue, input) });
+}
+
+/** The first issue as `path: message, got value`. */
+function describeIssue(issue: SchemaIssue.Issue, input: unknown): string {
+  const first = formatter(issue).issues[0];
+  if (!first) return "invalid config";
+  const keys = (first.path ?? []).map((k) => (typeof k === "object" && k !== null && "key" in k ? k.key : k)) as PropertyKey[];
+  const path = keys.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "");
+  let message = first.message;
+  if (message === "Expected no excess property") message = "unknown field";
+  else if (message === "Missing key") message = "missing";
+  else message = message.charAt(0).toLowerCase() + message.slice(1);
+  let value: unknown = input;
+  for (const k of keys) value = value !== null && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[k] : undefined;
+  const got = message === "missing" || message === "unknown field" || /, got /.test(message) ? "" : `, got ${show(value)}`;
+  return `${path || "config"}: ${message}${got}`;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "string") return JSON.stringify(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/**
+ * Loads a config: the JSON file (if any) with the flags laid over it (a
+ * flag that is `undefined` or an empty list leaves the file's value).
+ *
+ * @param file Path of a JSON config file, or `undefined`.
+ * @param flags Values from the command line (numbers may still be text:
+ *   they are read as integers when they look like one, else reported).
+ * @returns The valid config, or fails with {@linkcode ConfigError}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect";
+ * import { loadConfig } from "@serval/runtime";
+ * const c = await Effect.runPromise(loadConfig(undefined, { role: "router", port: "0" }));
+ * console.assert(c.port === 0);
+ * ```
+ */
+export function loadConfig(
+  file: string | undefined,
+  flags: Readonly<Record<string, unknown>>,
+): Effect.Effect<NodeConfig, ConfigError> {
+  return Effect.gen(function* () {
+    let base: Record<string, unknown> = {};
+    if (file !== undefined) {
+      const text = yield* Effect.tryPromise({
+        try: () => readFile(file, "utf8"),
+        catch: (e) => new ConfigError({ message: `Cannot read config file "${file}": ${errorText(e)}` }),
+      });
+      const json = yield* Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (e) => new ConfigError({ message: `Cannot parse config file "${file}": ${errorText(e)}` }),
+      });
+      if (json === null || typeof json !== "object" || Array.isArray(json)) {
+        return yield* new ConfigError({ message: `Cannot use config file "${file}": expected a JSON object, got ${show(json)}` });
+      }
+      base = json as Record<string, unknown>;
+    }
+    const merged: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(flags)) {
+      if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+      merged[k] = typeof v === "string" && INT_FIELDS.has(k) && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+    }
+    return yield* Effect.try({
+      try: () => parseConfig(merged),
+      catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ message: errorText(e) })),
+    });
+  });
+}
+
+const INT_FIELDS = new Set(["port", "weight", "priority", "refreshMs", "lifetimeMs", "announceMs"]);
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---------------------------------------------------------------------------
+// Locators and services
+
+/** `IP` or `IP:PORT` → address bytes and port (`undefined` when invalid). */
+function parseLocatorText(text: string): { address: Uint8Array; port: number | undefined } | undefined {
+  const m = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(text);
+  if (!m || !IPV4.test(m[1]!)) return undefined;
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { address: new Uint8Array(m[1]!.split(".").map(Number)), port };
+}
+
+/**
+ * Parses a router given as "IP" or "IP:PORT" into a locator.
+ *
+ * @param text The router text.
+ * @param defaultPort Port when none is given: {@linkcode DEFAULT_PORT} on
+ *   the UDP datapath, 0 on the packet datapath (a raw-IP locator).
+ * @returns The locator.
+ * @throws {RangeError} When the text is not an IPv4 address with an optional port.
+ *
+ * @example
+ * ```ts
+ * import { parseRouter } from "@serval/runtime";
+ * const l = parseRouter("127.0.0.1:4000");
+ * console.assert(l.port === 4000 && l.address[0] === 127);
+ * console.assert(parseRouter("198.18.0.1").port === 54325);
+ * ```
+ */
+export function parseRouter(text: string, defaultPort: number = DEFAULT_PORT): Locator {
+  const l = parseLocatorText(text);
+  if (!l) throw new RangeError(`Cannot parse router "${text}": expected IPv4 or IPv4:PORT`);
+  return { address: l.address, port: l.port ?? defaultPort };
+}
+
+function serviceError(text: string): string | undefined {
+  try {
+    ServicePrefix.parse(text);
+    return undefined;
+  } catch (e) {
+    return errorText(e);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// From config to node
+
+/** A packet datapath module, as far as this file needs it. */
+interface PacketDatapathModule {
+  openPacketDatapath(opts: { interfaces?: readonly string[] }): Promise<Datapath>;
+}
+
+// A variable, so that type checking and bundling do not require the package:
+// it is optional (Bun and root only) and loaded only when asked for.
+const PACKET_MODULE = "@serval/datapath-ffi";
+
+/**
+ * Opens the datapath a config asks for: UDP at `bind:port`, or the packet
+ * datapath (loaded on demand from `@serval/datapath-ffi`; Bun and root only).
+ *
+ * @param config The node config.
+ * @returns The open datapath (the caller closes it).
+ * @throws {DatapathError} When it cannot be opened, with the reason.
+ *
+ * @example
+ * ```ts
+ * import { openDatapath, parseConfig } from "@serval/runtime";
+ * const dp = await openDatapath(parseConfig({ role: "router", bind: "127.0.0.1", port: 0 }));
+ * console.assert(dp.kind === "udp");
+ * await dp.close();
+ * ```
+ */
+export async function openDatapath(config: NodeConfig): Promise<Datapath> {
+  if (config.datapath === "udp") {
+    try {
+      return await openUdpDatapath({ address: config.bind, port: config.port, broadcast: true });
+    } catch (e) {
+      throw new DatapathError({ message: errorText(e) });
+    }
+  }
+  let mod: PacketDatapathModule;
+  try {
+    mod = (await import(PACKET_MODULE)) as PacketDatapathModule;
+  } catch (e) {
+    throw new DatapathError({
+      message: `Cannot open the packet datapath: ${PACKET_MODULE} is not available (${errorText(e)}); use --datapath udp`,
+    });
+  }
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    throw new DatapathError({ message: "Cannot open the packet datapath: not root (AF_PACKET needs CAP_NET_RAW); run as root or use --datapath udp" });
+  }
+  try {
+    return await mod.openPacketDatapath(config.interfaces.length > 0 ? { interfaces: config.interfaces } : {});
+  } catch (e) {
+    throw new DatapathError({ message: errorText(e) });
+  }
+}
+
+/** Extras of {@linkcode toNodeOptions}. */
+export interface NodeOptionsExtras {
+  /** Router boot id (default: drawn at random). */
+  readonly bootId?: number;
+}
+
+/**
+ * Turns a config into the options of {@linkcode ServalNode.start}.
+ *
+ * @param config The node config.
+ * @param datapath The open datapath (the node will own it).
+ * @param extras Boot id.
+ * @returns The node options.
+ *
+ * @example A router balancing round robin
+ * ```ts
+ * import { parseConfig, toNodeOptions } from "@serval/runtime";
+ * import type { Datapath } from "@serval/datapath";
+ * const opts = toNodeOptions(parseConfig({ role: "router" }), {} as Datapath, { bootId: 7 });
+ * console.assert(opts.control?.leases?.plugin === "@serval/plugin-round-robin" && opts.plugins?.length === 1);
+ * console.assert(opts.control?.bootId === 7);
+ * ```
+ */
+export function toNodeOptions(config: NodeConfig, datapath: Datapath, extras: NodeOptionsExtras = {}): ServalNodeOptions {
+  const defaultPort = config.datapath === "udp" ? DEFAULT_PORT : 0;
+  const roundRobinBalance = config.balance === "round-robin";
+  const control: { -readonly [K in keyof Omit<ControlAgentOptions, "role">]: ControlAgentOptions[K] } = {
+    routers: config.routers.map((r) => parseRouter(r, defaultPort)),
+    weight: config.weight,
+    priority: config.priority,
+  };
+  if (config.discover !== undefined) control.discover = config.discover;
+  if (config.role === "host" || (config.role === "router" && config.routers.length > 0)) {
+    control.registrar = {
+      ...(config.refreshMs !== undefined ? { refreshUs: config.refreshMs * 1000 } : {}),
+      ...(config.role === "host" && config.lifetimeMs !== undefined ? { lifetimeMs: config.lifetimeMs } : {}),
+    };
+  }
+  if (config.role === "router") {
+    control.bootId = extras.bootId ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
+    control.leases = {
+      ...(roundRobinBalance ? { plugin: ROUND_ROBIN_PLUGIN } : {}),
+      ...(config.lifetimeMs !== undefined ? { maxLifetimeMs: config.lifetimeMs } : {}),
+    };
+    if (config.announceMs !== undefined) control.announcer = { intervalUs: config.announceMs * 1000 };
+  }
+  if (config.role === "adhoc" && config.lifetimeMs !== undefined) control.adhocLifetimeMs = config.lifetimeMs;
+  const plugins: ActionPluginFactory[] = roundRobinBalance ? [roundRobin()] : [];
+  return { role: config.role, datapath, control, plugins };
+}
+
+/** An echo server end that keeps nothing once a payload is queued back. */
+class EchoServer extends EchoTransport {
+  constructor() {
+    super("server");
+  }
+
+  override handleSegment(now: number, buf: Uint8Array, off: number, len: number): void {
+    super.handleSegment(now, buf, off, len);
+    // The base class keeps every payload for tests; a long-running service must not.
+    this.received.length = 0;
+  }
+}
+
+/**
+ * Serves each service with the built-in echo service (datagrams sent back
+ * as they come, {@linkcode EchoTransport}): listens, accepts every incoming
+ * flow, closes a flow when its peer does.
+ *
+ * @param node A started node.
+ * @param services Service names or prefixes (as in {@linkcode NodeConfig}).
+ * @returns A function that stops serving (unlistens).
+ * @throws {RangeError} When a service text is invalid or already served.
+ *
+ * @example
+ * ```ts
+ * import { openUdpDatapath, serveEcho, ServalNode } from "@serval/runtime";
+ * const node = await ServalNode.start({ role: "adhoc", datapath: await openUdpDatapath({ address: "127.0.0.1", port: 0 }) });
+ * const stop = serveEcho(node, ["echo.example"]);
+ * stop();
+ * await node.close();
+ * ```
+ */
+export function serveEcho(node: ServalNode, services: readonly string[]): () => void {
+  if (services.length === 0) return () => {};
+  const listeners = new Set<number>();
+  const flows = new Set<number>();
+  for (const s of services) {
+    listeners.add(node.host.listen(ServicePrefix.parse(s), { transport: () => new EchoServer() }));
+  }
+  const off = node.onEvent((e: HostEvent, n) => {
+    if (e.type === "incoming") {
+      if (!listeners.has(e.listener)) return;
+      for (let f = n.host.accept(e.listener); f !== undefined; f = n.host.accept(e.listener)) flows.add(f);
+    } else if (e.type === "peer-fin") {
+      if (flows.has(e.flow)) n.host.close(n.now(), e.flow);
+    } else if (e.type === "flow-down") {
+      flows.delete(e.flow);
+    }
+  });
+  node.kick();
+  return () => {
+    off();
+    const now = node.now();
+    for (const l of listeners) node.host.unlisten(now, l);
+    listeners.clear();
+    node.kick();
+  };
+}
