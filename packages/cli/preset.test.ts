@@ -2,9 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EchoTransport } from "@serval/sal";
-import { openUdpDatapath, ServalNode } from "@serval/runtime";
-import { ServiceId } from "@serval/wire";
+import { openUdpDatapath, ServalApi, ServalNode } from "@serval/runtime";
 import { reportPrinter } from "./preset_command.ts";
 
 const MAIN = join(import.meta.dir, "main.ts");
@@ -82,14 +80,6 @@ function serval(...args: string[]): Proc {
   return p;
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
 describe("serval router / host presets (real processes, loopback UDP)", () => {
   test("a client reaches an echo host through a router by serviceID; SIGTERM withdraws at once and exits 0", async () => {
     const router = serval("router", "--bind", "127.0.0.1", "--port", "0");
@@ -111,15 +101,13 @@ describe("serval router / host presets (real processes, loopback UDP)", () => {
       control: { routers: [{ address: new Uint8Array([127, 0, 0, 1]), port: rport }] },
     });
     nodes.push(client);
-    const t = new EchoTransport("client");
-    const id = client.host.connect(client.now(), ServiceId.fromName("echo.example"), t);
-    client.kick();
-    await until(() => client.host.flowState(id)?.state === "CONNECTED");
-    t.write(new TextEncoder().encode("echo across processes"));
-    client.host.flush(client.now(), id);
-    client.kick();
-    await until(() => t.receivedBytes().length === 21);
-    expect(new TextDecoder().decode(t.receivedBytes())).toBe("echo across processes");
+    const c = await new ServalApi(client).connect("echo.example");
+    const w = c.writable.getWriter();
+    await w.write(new TextEncoder().encode("echo across processes"));
+    await w.close();
+    let echoed = "";
+    for await (const chunk of c.readable) echoed += new TextDecoder().decode(chunk);
+    expect(echoed).toBe("echo across processes");
 
     const t0 = performance.now();
     host.proc.kill("SIGTERM");

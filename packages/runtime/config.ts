@@ -16,12 +16,12 @@ import { readFile } from "node:fs/promises";
 import { Effect, Exit, Schema, SchemaIssue } from "effect";
 import type { Datapath } from "@serval/datapath";
 import type { ControlAgentOptions } from "@serval/discovery";
-import { EchoTransport, type HostEvent } from "@serval/sal";
 import type { ActionPluginFactory } from "@serval/sal";
 import { type Locator, SERVAL_UDP_PORT, ServicePrefix } from "@serval/wire";
 import { ROUND_ROBIN_PLUGIN, roundRobin } from "@serval/plugin-round-robin";
 import type { ServalNode, ServalNodeOptions } from "./serval_node.ts";
 import { openUdpDatapath } from "./udp_datapath.ts";
+import { ServalApi } from "./serval_api.ts";
 
 // ---------------------------------------------------------------------------
 // Field schemas
@@ -441,27 +441,15 @@ export function toNodeOptions(config: NodeConfig, datapath: Datapath, extras: No
   return { role: config.role, datapath, control, plugins };
 }
 
-/** An echo server end that keeps nothing once a payload is queued back. */
-class EchoServer extends EchoTransport {
-  constructor() {
-    super("server");
-  }
-
-  override handleSegment(now: number, buf: Uint8Array, off: number, len: number): void {
-    super.handleSegment(now, buf, off, len);
-    // The base class keeps every payload for tests; a long-running service must not.
-    this.received.length = 0;
-  }
-}
-
 /**
- * Serves each service with the built-in echo service (datagrams sent back
- * as they come, {@linkcode EchoTransport}): listens, accepts every incoming
- * flow, closes a flow when its peer does.
+ * Serves each service with the built-in echo service over Serval TCP: every
+ * connection gets back what it sends (through the application API's streams,
+ * with backpressure) and is closed when its peer closes. Meant for tests, the
+ * demo and checking a deployment (`serval host --echo web.example`).
  *
  * @param node A started node.
  * @param services Service names or prefixes (as in {@linkcode NodeConfig}).
- * @returns A function that stops serving (unlistens).
+ * @returns A function that stops serving (withdraws the services; open connections finish).
  * @throws {RangeError} When a service text is invalid or already served.
  *
  * @example
@@ -475,27 +463,14 @@ class EchoServer extends EchoTransport {
  */
 export function serveEcho(node: ServalNode, services: readonly string[]): () => void {
   if (services.length === 0) return () => {};
-  const listeners = new Set<number>();
-  const flows = new Set<number>();
-  for (const s of services) {
-    listeners.add(node.host.listen(ServicePrefix.parse(s), { transport: () => new EchoServer() }));
+  const api = new ServalApi(node);
+  const listeners = services.map((s) => api.listen(s));
+  for (const l of listeners) {
+    (async () => {
+      for await (const c of l) c.readable.pipeTo(c.writable).catch(() => c.abort());
+    })();
   }
-  const off = node.onEvent((e: HostEvent, n) => {
-    if (e.type === "incoming") {
-      if (!listeners.has(e.listener)) return;
-      for (let f = n.host.accept(e.listener); f !== undefined; f = n.host.accept(e.listener)) flows.add(f);
-    } else if (e.type === "peer-fin") {
-      if (flows.has(e.flow)) n.host.close(n.now(), e.flow);
-    } else if (e.type === "flow-down") {
-      flows.delete(e.flow);
-    }
-  });
-  node.kick();
   return () => {
-    off();
-    const now = node.now();
-    for (const l of listeners) node.host.unlisten(now, l);
-    listeners.clear();
-    node.kick();
+    for (const l of listeners) l.close();
   };
 }

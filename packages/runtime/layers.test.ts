@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect";
-import { EchoTransport } from "@serval/sal";
-import { ServiceId } from "@serval/wire";
 import { DatapathError, openDatapath, parseConfig } from "./config.ts";
 import { DatapathLive, nodeLayer, type NodeReport, NodeReporter, RunningNode, runNode, ServalConfig, ServalDatapath } from "./layers.ts";
+import { ServalApi } from "./serval_api.ts";
 import { ServalNode } from "./serval_node.ts";
 import { openUdpDatapath } from "./udp_datapath.ts";
 
@@ -54,15 +53,13 @@ describe("runNode()", () => {
       control: { routers: [{ address: new Uint8Array([127, 0, 0, 1]), port: rport }] },
     });
     cleanups.push(() => client.close());
-    const t = new EchoTransport("client");
-    const id = client.host.connect(client.now(), ServiceId.fromName("echo.example"), t);
-    client.kick();
-    await until(() => client.host.flowState(id)?.state === "CONNECTED");
-    t.write(new TextEncoder().encode("hello through layers"));
-    client.host.flush(client.now(), id);
-    client.kick();
-    await until(() => t.receivedBytes().length === 20);
-    expect(new TextDecoder().decode(t.receivedBytes())).toBe("hello through layers");
+    const c = await new ServalApi(client).connect("echo.example");
+    const w = c.writable.getWriter();
+    await w.write(new TextEncoder().encode("hello through layers"));
+    await w.close();
+    let echoed = "";
+    for await (const chunk of c.readable) echoed += new TextDecoder().decode(chunk);
+    expect(echoed).toBe("hello through layers");
 
     // Interrupting the host withdraws its registration at once (not at lease expiry).
     const t0 = performance.now();
@@ -91,13 +88,11 @@ describe("runNode()", () => {
       });
       cleanups.push(() => client.close());
       const served: number[] = [];
+      const api = new ServalApi(client);
       for (let i = 0; i < 10; i++) {
-        const id = client.host.connect(client.now(), ServiceId.fromName("rr.example"), new EchoTransport("client"));
-        client.kick();
-        await until(() => client.host.flowState(id)?.state === "CONNECTED");
-        served.push(ports.indexOf(client.host.flowState(id)!.peer!.port));
-        client.host.close(client.now(), id);
-        client.kick();
+        const c = await api.connect("rr.example");
+        served.push(ports.indexOf(client.host.flowState(c.flow)!.peer!.port));
+        c.abort();
       }
       expect(served.every((x) => x === 0 || x === 1)).toBe(true);
       if (balance === "round-robin") {
