@@ -9,7 +9,7 @@
  *
  * ```text
  * bun test/e2e/_connect_client.ts --service echo.example --count 3000 [--bytes 64] [--parallel 32]
- *     [--router 198.18.0.1] [--bind 0.0.0.0] [--port 54325] [--timeout-ms 60000] [--adhoc]
+ *     [--router 198.18.0.1] [--bind 0.0.0.0] [--port 54325] [--timeout-ms 60000] [--adhoc] [--packet]
  *
  * `--adhoc`: no router; services are found by broadcast solicitation.
  * ```
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "54325" },
     "timeout-ms": { type: "string", default: "60000" },
     adhoc: { type: "boolean", default: false },
+    packet: { type: "boolean", default: false },
   },
 });
 if (!values.service) {
@@ -44,7 +45,10 @@ const routers = (values.router ?? []).map((r) => {
   return { address: parseIpv4(ip!), port: port ? Number(port) : 0 };
 });
 
-const dp = await openUdpDatapath({ address: values.bind, port: Number(values.port) });
+// --packet: the AF_PACKET datapath in this process's namespace (root), TPACKET_V2 for per-packet wake-ups.
+const dp = values.packet
+  ? await (await import("@serval/datapath-ffi")).openPacketDatapath({ ringVersion: 2 })
+  : await openUdpDatapath({ address: values.bind, port: Number(values.port) });
 const node = await ServalNode.start({ role: values.adhoc ? "adhoc" : "host", datapath: dp, control: routers.length ? { routers } : {} });
 const api = new ServalApi(node);
 const deadline = performance.now() + Number(values["timeout-ms"]);

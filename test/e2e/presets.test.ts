@@ -31,9 +31,6 @@ interface ClientResult {
   connectsPerSecond: number;
 }
 
-/** A host's locator as the client reports it (IP:port on the UDP datapath). */
-const at = (t: LanTopology, h: string) => `${t.hosts[h]!.address}:54325`;
-
 function serval(t: LanTopology, h: string, args: string[]): NsProcess {
   return t.hosts[h]!.ns.spawn([process.execPath, CLI, ...args]);
 }
@@ -55,16 +52,20 @@ async function lines(p: NsProcess, re: RegExp, n: number, ms: number): Promise<v
   }
 }
 
-describe.skipIf(skip)("serval presets across namespaces (UDP datapath)", () => {
+for (const datapath of ["udp", "packet"] as const) describe.skipIf(skip)(`serval presets across namespaces (${datapath} datapath)`, () => {
+  const dp = ["--datapath", datapath];
+  /** A host's locator as the client reports it (IP:port on the UDP datapath, IP on the packet one). */
+  const at = (t: LanTopology, h: string) => datapath === "udp" ? `${t.hosts[h]!.address}:54325` : t.hosts[h]!.address;
+  const clientDp = datapath === "packet" ? ["--packet"] : [];
   test("router + 3 replicas (weights 1/2/3) + client: 3,000 connects by weight within 5 %, echoes byte-exact; stop, vanish, restart", async () => {
     const t = lan(5);
     try {
-      const router = serval(t, "h0", ["router"]);
+      const router = serval(t, "h0", ["router", ...dp]);
       await router.waitFor(/serval router: .*boot id/, 10_000);
-      const replicas = [1, 2, 3].map((w) => serval(t, `h${w}`, ["host", "--echo", "echo.example", "--weight", String(w)]));
+      const replicas = [1, 2, 3].map((w) => serval(t, `h${w}`, ["host", ...dp, "--echo", "echo.example", "--weight", String(w)]));
       await lines(router, /lease \+/, 3, 10_000);
 
-      const r = await client(t, "h4", ["--service", "echo.example", "--count", "3000", "--bytes", "64", "--parallel", "32"]);
+      const r = await client(t, "h4", [...clientDp, "--service", "echo.example", "--count", "3000", "--bytes", "64", "--parallel", "32"]);
       expect(r.errors).toEqual({});
       expect(r.mismatched).toBe(0);
       expect(r.ok).toBe(3000);
@@ -80,7 +81,7 @@ describe.skipIf(skip)("serval presets across namespaces (UDP datapath)", () => {
       expect(await replicas[0]!.stop("SIGTERM")).toBe(0);
       await lines(router, /lease - .*\(unregistered\)/, 1, 1_000);
       const stopped = performance.now() - t0;
-      const r2 = await client(t, "h4", ["--service", "echo.example", "--count", "200"]);
+      const r2 = await client(t, "h4", [...clientDp, "--service", "echo.example", "--count", "200"]);
       expect(r2.ok).toBe(200);
       expect(r2.perReplica[at(t, "h1")]).toBeUndefined();
       console.log(`[e2e] replica stopped: withdrawn ${stopped.toFixed(0)} ms after SIGTERM; 200/200 later connects succeed`);
@@ -92,7 +93,7 @@ describe.skipIf(skip)("serval presets across namespaces (UDP datapath)", () => {
       await lines(router, /lease - .*\(expired\)/, 1, 3_500);
       const aged = performance.now() - t1;
       expect(aged).toBeLessThanOrEqual(3_100);
-      const r3 = await client(t, "h4", ["--service", "echo.example", "--count", "100"]);
+      const r3 = await client(t, "h4", [...clientDp, "--service", "echo.example", "--count", "100"]);
       expect(r3.ok).toBe(100);
       expect(Object.keys(r3.perReplica)).toEqual([at(t, "h3")]);
       console.log(`[e2e] replica vanished: lease expired ${aged.toFixed(0)} ms after its link went down`);
@@ -100,14 +101,14 @@ describe.skipIf(skip)("serval presets across namespaces (UDP datapath)", () => {
 
       // The router restarts: registrations come back within one refresh interval (1 s).
       expect(await router.stop("SIGTERM")).toBe(0);
-      const router2 = serval(t, "h0", ["router"]);
+      const router2 = serval(t, "h0", ["router", ...dp]);
       await router2.waitFor(/boot id/, 10_000);
       const t2 = performance.now();
       await lines(router2, /lease \+/, 2, 2_000);
       const back = performance.now() - t2;
       expect(back).toBeLessThanOrEqual(1_100);
       console.log(`[e2e] router restarted: ${back.toFixed(0)} ms until both remaining replicas were registered again`);
-      const r4 = await client(t, "h4", ["--service", "echo.example", "--count", "100"]);
+      const r4 = await client(t, "h4", [...clientDp, "--service", "echo.example", "--count", "100"]);
       expect(r4.ok).toBe(100);
     } finally {
       t.close();
@@ -117,9 +118,9 @@ describe.skipIf(skip)("serval presets across namespaces (UDP datapath)", () => {
   test("ad hoc: two hosts and no router connect by serviceID", async () => {
     const t = lan(2);
     try {
-      const server = serval(t, "h0", ["adhoc", "--echo", "files.example"]);
+      const server = serval(t, "h0", ["adhoc", ...dp, "--echo", "files.example"]);
       await server.waitFor(/serval adhoc:/, 10_000);
-      const r = await client(t, "h1", ["--adhoc", "--service", "files.example", "--count", "20", "--bytes", "10000"]);
+      const r = await client(t, "h1", [...clientDp, "--adhoc", "--service", "files.example", "--count", "20", "--bytes", "10000"]);
       expect({ errors: r.errors, ok: r.ok }).toEqual({ errors: {}, ok: 20 });
       expect(Object.keys(r.perReplica)).toEqual([at(t, "h0")]);
     } finally {
