@@ -18,6 +18,14 @@ function configError(input: unknown): string {
 }
 
 describe("parseConfig()", () => {
+  test("aggregates: only a router with upstream routers; they reach the control agent as prefixes", () => {
+    const c = parseConfig({ role: "router", routers: ["198.18.0.1"], aggregates: ["example/32"] });
+    expect(c.aggregates).toEqual(["example/32"]);
+    expect(() => parseConfig({ role: "router", aggregates: ["example/32"] })).toThrow(/aggregates: only a router with upstream routers/);
+    expect(() => parseConfig({ role: "host", routers: ["198.18.0.1"], aggregates: ["example/32"] })).toThrow(/aggregates/);
+    expect(() => parseConfig({ role: "router", routers: ["198.18.0.1"], aggregates: ["example/999"] })).toThrow(/aggregates\[0\]/);
+  });
+
   test("fills defaults: udp 0.0.0.0:54325, weight 1, round robin", () => {
     const c = parseConfig({ role: "router" });
     expect(c).toEqual({
@@ -31,6 +39,7 @@ describe("parseConfig()", () => {
       priority: 0,
       balance: "round-robin",
       echo: [],
+      aggregates: [],
     });
   });
 

@@ -78,6 +78,8 @@ export const DEFAULT_PORT: number = SERVAL_UDP_PORT;
  * - `balance`: router: target selection among replicas, "round-robin"
  *   (default, `@serval/plugin-round-robin`) or "random" (weighted random).
  * - `echo`: services this node serves with the built-in echo service.
+ * - `aggregates`: router: prefixes it registers with its upstream `routers`
+ *   (what the hosts behind it serve, summarised).
  *
  * @example Decode a minimal config
  * ```ts
@@ -102,6 +104,7 @@ export const NodeConfig = Schema.Struct({
   announceMs: Schema.optionalKey(int(1, 3_600_000)),
   balance: withDefault(Schema.Literals(["round-robin", "random"]).annotate({ message: "expected round-robin or random" }), "round-robin"),
   echo: withDefault(Schema.Array(ServiceText), []),
+  aggregates: withDefault(Schema.Array(ServiceText), []),
 }).check(Schema.makeFilter(crossFieldIssues));
 
 /** A decoded, valid node configuration. */
@@ -117,6 +120,7 @@ function crossFieldIssues(c: {
   readonly interfaces: readonly string[];
   readonly routers: readonly string[];
   readonly echo: readonly string[];
+  readonly aggregates: readonly string[];
   readonly refreshMs?: number;
   readonly lifetimeMs?: number;
 }): Schema.FilterIssue[] {
@@ -138,6 +142,9 @@ function crossFieldIssues(c: {
     else served.set(key, i);
   });
   if (c.role === "adhoc" && c.routers.length > 0) issues.push({ path: ["routers"], issue: "an adhoc node uses no router" });
+  if (c.aggregates.length > 0 && (c.role !== "router" || c.routers.length === 0)) {
+    issues.push({ path: ["aggregates"], issue: "only a router with upstream routers (routers) registers aggregates" });
+  }
   if (c.role === "host") {
     const refresh = c.refreshMs ?? 1000;
     const lifetime = c.lifetimeMs ?? 3000;
@@ -425,6 +432,7 @@ export function toNodeOptions(config: NodeConfig, datapath: Datapath, extras: No
     priority: config.priority,
   };
   if (config.discover !== undefined) control.discover = config.discover;
+  if (config.aggregates.length > 0) control.aggregates = config.aggregates.map((a) => ServicePrefix.parse(a));
   if (config.role === "host" || (config.role === "router" && config.routers.length > 0)) {
     control.registrar = {
       ...(config.refreshMs !== undefined ? { refreshUs: config.refreshMs * 1000 } : {}),

@@ -296,6 +296,40 @@ describe("scenario: control plane", () => {
     finish(w);
   }, 60_000);
 
+  test("aggregation: an edge router registers example/32 with the core; the core reaches a replica behind the edge", () => {
+    const net = new SimNet({ seed: 15 });
+    const rnd = new SeededRandom(15);
+    const lan = net.addSegment({ latencyUs: 100 }, "lan");
+    const add = (n: ControlNode) => {
+      net.attach(lan, net.addNode(n, n.name));
+      return n;
+    };
+    const core = add(new ControlNode({ name: "core", random: rnd, net, router: true, control: { role: "router", bootId: 1, priority: 10 } }));
+    const acc: number[] = [];
+    const edge = add(new ControlNode({ name: "edge", random: rnd, net, router: true, control: { role: "router", bootId: 2 } }));
+    const replica = add(new ControlNode({ name: "replica", random: rnd, net, app: echoApp(acc), control: { role: "host" } }));
+    const client = add(new ControlNode({ name: "client", random: rnd, net, app: echoApp(), control: { role: "host", routers: [] } }));
+    core.start(0);
+    edge.start(0, { routers: [core.locator()], aggregates: [ServicePrefix.parse("example/32")] });
+    replica.start(0, { routers: [edge.locator()] });
+    client.start(0, { routers: [core.locator()] });
+    replica.host.listen(ServicePrefix.of(ECHO), { transport: () => new EchoTransport("server") });
+    net.runUntil(50_000);
+    expect(core.agent.leases!.leases().map((l) => [l.prefix.bits, l.locator])).toEqual([[32, edge.locator()]]);
+    expect(edge.agent.leases!.leases().map((l) => l.locator)).toEqual([replica.locator()]);
+    edge.record = true;
+    const id = client.host.connect(net.now, ECHO, new EchoTransport("client"));
+    net.runUntil(net.now + 10_000);
+    expect(client.host.flowState(id)?.state).toBe("CONNECTED");
+    expect(acc.length).toBe(1);
+    expect(edge.sent.filter((f) => f.kind === "SYN").length).toBe(1); // core → edge → replica
+    client.host.close(net.now, id);
+    net.runUntil(net.now + 100_000);
+    for (const n of [client, replica, edge, core]) n.stop(net.now);
+    net.drive(200_000);
+    expectSalIdle(net, [client, replica, edge, core]);
+  });
+
   test("bad control datagrams are counted by reason, never thrown", () => {
     const w = controlWorld(13, [1]);
     w.net.runUntil(50_000);
