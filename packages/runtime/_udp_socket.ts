@@ -48,10 +48,11 @@ export type UdpBackend = "bun" | "dgram";
  * faster (sendMany) but cannot enlarge its receive buffer, and a stream's
  * bursts overflow the default one: on loopback a 32 MB transfer ran at
  * 193 Mbit/s with 18 % retransmitted over `bun`, 389 Mbit/s with none over
- * `dgram` with a 4 MiB buffer. `bun` stays available for send-heavy uses.
+ * `dgram` with a 4 MiB buffer. `bun` stays available for send-heavy uses
+ * (`backend: "bun"`, or `SERVAL_UDP_BACKEND=bun` for a whole process).
  */
 export function defaultBackend(): UdpBackend {
-  return "dgram";
+  return (process.env.SERVAL_UDP_BACKEND as UdpBackend | undefined) ?? "dgram";
 }
 
 function errorCode(e: unknown): string {
