@@ -19,10 +19,19 @@ export type ConnectionOptions = Omit<StreamOptions, "iss">;
 /** A service name (`web.example`), serviceID text or prefix text (`web.example/64`). */
 export type ServiceLike = ServiceId | ServicePrefix | string;
 
+/** Names parsed recently: a name costs a SHA-256 per label, a connect should not. */
+const parsed = new Map<string, ServiceId>();
+
 function toId(s: ServiceLike): ServiceId {
   if (s instanceof ServiceId) return s;
   if (s instanceof ServicePrefix) return s.id;
-  return ServiceId.parse(s);
+  let id = parsed.get(s);
+  if (id === undefined) {
+    id = ServiceId.parse(s);
+    if (parsed.size >= 1024) parsed.clear();
+    parsed.set(s, id);
+  }
+  return id;
 }
 
 function toPrefix(s: ServiceLike): ServicePrefix {
@@ -167,7 +176,7 @@ export class ServalApi {
   readonly node: ServalNode;
   readonly #conns = new Map<number, StreamConnection>();
   readonly #transports = new Map<number, StreamTransport>();
-  readonly #connecting = new Map<number, { resolve: (c: StreamConnection) => void; reject: (e: Error) => void; service: string }>();
+  readonly #connecting = new Map<number, { resolve: (c: StreamConnection) => void; reject: (e: Error) => void; service: ServiceId }>();
   readonly #listeners = new Map<number, ServiceListener>();
   readonly #sockets = new Map<number, DatagramSocket>();
   readonly #opts: ConnectionOptions;
@@ -203,7 +212,7 @@ export class ServalApi {
     const flow = node.host.connect(node.now(), id, t);
     this.#transports.set(flow, t);
     const p = new Promise<StreamConnection>((resolve, reject) => {
-      this.#connecting.set(flow, { resolve, reject, service: id.toString() });
+      this.#connecting.set(flow, { resolve, reject, service: id });
     });
     node.kick();
     return p;

@@ -9,6 +9,10 @@
 
 import { seqGt, seqLe, seqLt } from "@serval/wire";
 
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+
 /** What the log needs to know about the receiver's state. */
 export interface Delivered {
   /** Whether byte `seq` is SACKed. */
@@ -35,19 +39,19 @@ export interface Delivered {
  * ```
  */
 export class RexmitLog {
-  readonly #seq: Uint32Array;
-  readonly #end: Uint32Array;
-  readonly #time: Float64Array;
-  readonly #lost: Uint8Array;
+  // Allocated at the first retransmission: most flows never lose a packet,
+  // and a connection that only connects must stay cheap.
+  #seq = EMPTY_U32;
+  #end = EMPTY_U32;
+  #time = EMPTY_F64;
+  #lost = EMPTY_U8;
+  readonly #capacity: number;
   #count = 0;
   #lostBytes = 0;
 
   /** @param capacity Most retransmissions tracked at once. */
   constructor(capacity = 1024) {
-    this.#seq = new Uint32Array(capacity);
-    this.#end = new Uint32Array(capacity);
-    this.#time = new Float64Array(capacity);
-    this.#lost = new Uint8Array(capacity);
+    this.#capacity = capacity;
   }
 
   /** Retransmissions tracked. */
@@ -71,7 +75,13 @@ export class RexmitLog {
         return;
       }
     }
-    if (this.#count === this.#seq.length) return;
+    if (this.#count === this.#seq.length) {
+      if (this.#seq.length === this.#capacity) return;
+      this.#seq = new Uint32Array(this.#capacity);
+      this.#end = new Uint32Array(this.#capacity);
+      this.#time = new Float64Array(this.#capacity);
+      this.#lost = new Uint8Array(this.#capacity);
+    }
     const i = this.#count++;
     this.#seq[i] = seq;
     this.#end[i] = end;

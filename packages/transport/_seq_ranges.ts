@@ -27,9 +27,10 @@ import { seqGe, seqLe, seqLt } from "@serval/wire";
  * ```
  */
 export class SeqRanges {
-  readonly #starts: Uint32Array;
-  readonly #ends: Uint32Array;
-  readonly #stamps: Float64Array;
+  // Grown on demand up to `maxRanges`: most flows never hold a single range.
+  #starts = new Uint32Array(0);
+  #ends = new Uint32Array(0);
+  #stamps = new Float64Array(0);
   readonly #max: number;
   #n = 0;
 
@@ -44,9 +45,6 @@ export class SeqRanges {
       throw new RangeError(`Cannot create SeqRanges: maxRanges must be a positive integer, got ${maxRanges}`);
     }
     this.#max = maxRanges;
-    this.#starts = new Uint32Array(maxRanges);
-    this.#ends = new Uint32Array(maxRanges);
-    this.#stamps = new Float64Array(maxRanges);
   }
 
   /** The number of ranges. */
@@ -120,6 +118,7 @@ export class SeqRanges {
    */
   add(s: number, e: number, stamp: number): number {
     const n = this.#n;
+    if (n === this.#starts.length && n < this.#max) this.#grow();
     const starts = this.#starts, ends = this.#ends, stamps = this.#stamps;
     const i = this.#firstEndingAtOrAfter(s);
     let k = i;
@@ -201,5 +200,16 @@ export class SeqRanges {
     let i = 0;
     while (i < this.#n && !seqGe(this.#ends[i]!, s)) i++;
     return i;
+  }
+
+  #grow(): void {
+    const size = Math.min(this.#max, Math.max(8, this.#starts.length * 2));
+    const starts = new Uint32Array(size), ends = new Uint32Array(size), stamps = new Float64Array(size);
+    starts.set(this.#starts);
+    ends.set(this.#ends);
+    stamps.set(this.#stamps);
+    this.#starts = starts;
+    this.#ends = ends;
+    this.#stamps = stamps;
   }
 }

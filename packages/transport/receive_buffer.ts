@@ -10,6 +10,8 @@ import type { TcpSackBlock } from "@serval/wire";
 import { seqAdd, seqDiff, seqGe, seqLe, seqLt } from "@serval/wire";
 import { SeqRanges } from "./_seq_ranges.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** Bytes allocated at first; the ring doubles from there up to the capacity. */
 const INITIAL_SIZE = 16 * 1024;
 
@@ -61,6 +63,7 @@ export type ReceiveResult = "new" | "duplicate" | "out-of-window" | "too-fragmen
 export class ReceiveBuffer {
   #buf: Uint8Array; // the ring; grows (doubling) up to the capacity as data comes
   readonly #cap: number;
+  readonly #initial: number;
   readonly #ranges: SeqRanges;
   /** Ring index of the byte at `#readSeq`. */
   #head = 0;
@@ -97,7 +100,9 @@ export class ReceiveBuffer {
     }
     this.#cap = capacity;
     // Start small: an idle connection never pays for (or zeroes) its window.
-    this.#buf = new Uint8Array(Math.max(1, Math.min(capacity, initialSize)));
+    // Nothing until the first byte arrives: a flow that never receives pays nothing.
+    this.#buf = EMPTY;
+    this.#initial = Math.max(1, Math.min(capacity, initialSize));
     // One spare slot: a segment at rcvNxt is added, then popped at once.
     this.#ranges = new SeqRanges(maxRanges + 1);
     this.#readSeq = initialSeq;
@@ -302,7 +307,7 @@ export class ReceiveBuffer {
   /** Re-lays the ring out from 0 in a buffer of at least `need` bytes (doubling, at most the capacity). */
   #grow(need: number): void {
     const old = this.#buf;
-    let size = old.length;
+    let size = Math.max(this.#buf.length, this.#initial);
     while (size < need) size *= 2;
     const next = new Uint8Array(Math.min(size, this.#cap));
     // Everything in the ring may hold data (out-of-order ranges too): keep it all, in sequence order.

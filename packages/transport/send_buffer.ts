@@ -8,6 +8,8 @@
 
 import { seqAdd, seqDiff, seqGt, seqLe } from "@serval/wire";
 
+const EMPTY = new Uint8Array(0);
+
 /** Bytes allocated at first; the ring doubles from there up to the capacity. */
 const INITIAL_SIZE = 16 * 1024;
 
@@ -37,6 +39,7 @@ const MAX_CAPACITY = 0x7fffffff;
 export class SendBuffer {
   #buf: Uint8Array; // the ring; grows (doubling) up to the capacity as data comes
   readonly #cap: number;
+  readonly #initial: number;
   /** Ring index of the byte at `sndUna`. */
   #head = 0;
   #len = 0;
@@ -69,7 +72,9 @@ export class SendBuffer {
     this.#cap = capacity;
     // Start small: a connection that never sends much never pays for (or
     // zeroes) its whole capacity — thousands of idle flows stay cheap.
-    this.#buf = new Uint8Array(Math.max(1, Math.min(capacity, initialSize)));
+    // Nothing until the first write: a flow that never sends pays nothing.
+    this.#buf = EMPTY;
+    this.#initial = Math.max(1, Math.min(capacity, initialSize));
     this.#una = initialSeq;
   }
 
@@ -217,7 +222,7 @@ export class SendBuffer {
 
   /** Re-lays the ring out from 0 in a buffer of at least `need` bytes (doubling, at most the capacity). */
   #grow(need: number): void {
-    let size = this.#buf.length;
+    let size = Math.max(this.#buf.length, this.#initial);
     while (size < need) size *= 2;
     const next = new Uint8Array(Math.min(size, this.#cap));
     const old = this.#buf;
