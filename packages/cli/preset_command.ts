@@ -154,8 +154,8 @@ const flags = {
   echo: list("echo", "SERVICE", "serve this service name or prefix with the built-in echo service; repeatable"),
   aggregate: list("aggregate", "PREFIX", "router: register this prefix with the upstream --router(s); repeatable"),
   interface: list("interface", "NAME", "interface of the packet datapath; repeatable (default: every one that is up)"),
-  refreshMs: text("refresh-ms", "MS", "host: registration refresh period (default 1000)"),
-  lifetimeMs: text("lifetime-ms", "MS", "host: lease lifetime asked (default 3000); router: longest lease granted (default 60000)"),
+  refreshMs: text("refresh-ms", "MS", "host: registration refresh period (default 800)"),
+  lifetimeMs: text("lifetime-ms", "MS", "host: lease lifetime asked (default 2500); router: longest lease granted (default 60000)"),
   announceMs: text("announce-ms", "MS", "router: between announcements (default 1000)"),
   balance: text("balance", "round-robin|random", "router: target selection among replicas (default round-robin)"),
 };

@@ -5,9 +5,10 @@
  * the listener closes, and registered again at once when a router appears
  * or restarts, or our locators change.
  *
- * Lease arithmetic: with the defaults (refresh 1 s, lifetime 3 s) a host
- * that dies silently is forgotten by its routers within 3 s, and two lost
- * refreshes in a row are survived.
+ * Lease arithmetic: with the defaults (refresh 0.8 s, lifetime 2.5 s) a
+ * host that dies silently is forgotten by its routers 1.7–2.5 s later —
+ * within 3 s with room for timer slack — and two lost refreshes in a row are
+ * survived (the third comes at 2.4 s).
  *
  * @module
  */
@@ -17,9 +18,9 @@ import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
 
 /** Options of a {@linkcode ServiceRegistrar}; times in microseconds. */
 export interface ServiceRegistrarOptions {
-  /** Between refreshes (default 1 s). */
+  /** Between refreshes (default 0.8 s). */
   readonly refreshUs?: number;
-  /** Lease lifetime asked for, ms (default 3000). */
+  /** Lease lifetime asked for, ms (default 2500). */
   readonly lifetimeMs?: number;
   /** Services per message (default 24, about 1 KB: one datagram). */
   readonly servicesPerMessage?: number;
@@ -43,8 +44,8 @@ export type RegistrarEvent =
  * reg.addRouter(0, router);
  * reg.bind(0, { prefix: ServicePrefix.parse("web.example/64"), priority: 0, weight: 2 });
  * const m = reg.pollTransmit()!.message;
- * assertEquals(m.type === "register" ? [m.services.length, m.lifetimeMs] : [], [1, 3000]);
- * assertEquals(reg.pollTimeout(), 1_000_000);
+ * assertEquals(m.type === "register" ? [m.services.length, m.lifetimeMs] : [], [1, 2500]);
+ * assertEquals(reg.pollTimeout(), 800_000);
  * reg.unbind(5, ServicePrefix.parse("web.example/64"));
  * assertEquals(reg.pollTransmit()?.message.type, "unregister");
  * ```
@@ -66,8 +67,8 @@ export class ServiceRegistrar {
    * @throws {RangeError} On values out of range.
    */
   constructor(opts: ServiceRegistrarOptions = {}) {
-    this.#refreshUs = opts.refreshUs ?? 1_000_000;
-    this.#lifetimeMs = opts.lifetimeMs ?? 3000;
+    this.#refreshUs = opts.refreshUs ?? 800_000;
+    this.#lifetimeMs = opts.lifetimeMs ?? 2500;
     this.#perMessage = opts.servicesPerMessage ?? 24;
     if (!(this.#refreshUs > 0)) throw new RangeError(`Cannot create registrar: refresh is ${this.#refreshUs} µs, must be positive`);
     if (!(Number.isInteger(this.#lifetimeMs) && this.#lifetimeMs > 0)) {

@@ -72,7 +72,7 @@ export const DEFAULT_PORT: number = SERVAL_UDP_PORT;
  * - `weight` (1..65535), `priority` (0..65535): of the host's registrations
  *   (router: announced priority).
  * - `refreshMs`, `lifetimeMs`: host: refresh period and lease lifetime asked
- *   (default 1000 / 3000); router: `lifetimeMs` caps granted leases
+ *   (default 800 / 2500: a silent host ages out within 3 s); router: `lifetimeMs` caps granted leases
  *   (default 60000); adhoc: lifetime of its answers (default 10000).
  * - `announceMs`: router: between announcements (default 1000).
  * - `balance`: router: target selection among replicas, "round-robin"
@@ -146,8 +146,8 @@ function crossFieldIssues(c: {
     issues.push({ path: ["aggregates"], issue: "only a router with upstream routers (routers) registers aggregates" });
   }
   if (c.role === "host") {
-    const refresh = c.refreshMs ?? 1000;
-    const lifetime = c.lifetimeMs ?? 3000;
+    const refresh = c.refreshMs ?? 800;
+    const lifetime = c.lifetimeMs ?? 2500;
     if (refresh >= lifetime) {
       issues.push({ path: ["refreshMs"], issue: `must be less than the lease lifetime (lifetimeMs ${lifetime}) or leases lapse between refreshes` });
     }
