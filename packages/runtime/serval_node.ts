@@ -110,6 +110,8 @@ export class ServalNode {
       router: opts.role === "router",
       serviceTable,
       mtu: opts.mtu ?? 1472,
+      // Segments are written in place and copied into the transmit batch at once (#flush).
+      transmitArena: 256 * 1024,
       ...(opts.flow ? { flow: opts.flow } : {}),
     });
     const bootId = random.nextU32();

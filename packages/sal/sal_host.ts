@@ -145,6 +145,15 @@ export interface SalHostOptions {
   readonly requestQueue?: number;
   /** Largest packet to encode (default 1500 - 20 bytes of IPv4). */
   readonly mtu?: number;
+  /**
+   * Bytes of a transmit arena (default 0: off). With an arena, data segments
+   * are written straight into it — no buffer allocated per segment — and an
+   * {@linkcode OutboundPacket}'s bytes are a view that stays valid only until
+   * {@linkcode SalHost.pollTransmit} has returned `undefined` (the queue was
+   * drained). For drivers that copy each packet out at once (a datapath
+   * batch); not for callers that keep packets.
+   */
+  readonly transmitArena?: number;
   /** Tunables of every flow. */
   readonly flow?: SalFlowOptions;
 }
@@ -249,6 +258,8 @@ export class SalHost {
   readonly #random: RandomSource;
   readonly #locals: readonly Locator[];
   #batching = false;
+  readonly #arena: Uint8Array;
+  #arenaUsed = 0;
   readonly #dirty = new Set<FlowRec>();
   readonly #router: boolean;
   readonly #requestQueue: number;
@@ -280,6 +291,7 @@ export class SalHost {
     this.#requestQueue = opts.requestQueue ?? DEFAULT_REQUEST_QUEUE;
     this.#mtu = opts.mtu ?? 1480;
     this.#scratch = new Uint8Array(this.#mtu);
+    this.#arena = new Uint8Array(opts.transmitArena ?? 0);
     this.#flowOpts = opts.flow ?? {};
     this.serviceTable = opts.serviceTable ?? new ServiceTable({ random: opts.random });
     this.#flows = new FlowTable<FlowRec>({ random: opts.random });
@@ -601,9 +613,11 @@ export class SalHost {
     this.#settle(now);
   }
 
-  /** The next packet to send, or `undefined`. */
+  /** The next packet to send, or `undefined` (then the transmit arena, if any, is reused). */
   pollTransmit(): OutboundPacket | undefined {
-    return this.#out.shift();
+    const p = this.#out.shift();
+    if (p === undefined) this.#arenaUsed = 0;
+    return p;
   }
 
   /** The next event, or `undefined`. */
@@ -1024,26 +1038,42 @@ export class SalHost {
   }
 
   #sendData(now: number, rec: FlowRec): void {
-    const f = rec.flow;
     const scratch = this.#scratch;
+    const arena = this.#arena;
     for (;;) {
-      // The transport writes into a scratch buffer; only a real segment gets
-      // a packet of its own (bench/sal.bench.ts: a fresh MTU buffer and a
-      // header per poll cost about half of a send).
+      // With room in the transmit arena the transport writes the segment in
+      // place (no allocation, no copy); else into a scratch buffer, and only
+      // a real segment gets a packet of its own (bench/sal.bench.ts: a fresh
+      // MTU buffer and a header per poll cost about half of a send).
+      const at = this.#arenaUsed;
+      if (at + this.#mtu <= arena.length) {
+        const t = rec.transport.pollSegment(now, arena, at + SAL_HEADER_LEN, this.#mtu - SAL_HEADER_LEN);
+        if (t === 0) return;
+        const bytes = arena.subarray(at, at + SAL_HEADER_LEN + t);
+        this.#arenaUsed = (at + SAL_HEADER_LEN + t + 7) & ~7;
+        this.#finishData(rec, bytes, t);
+        continue;
+      }
       const t = rec.transport.pollSegment(now, scratch, SAL_HEADER_LEN, this.#mtu - SAL_HEADER_LEN);
       if (t === 0) return;
       const bytes = new Uint8Array(SAL_HEADER_LEN + t);
-      writeU32(bytes, SAL_SRC_FLOWID, rec.id);
-      writeU32(bytes, SAL_DST_FLOWID, rec.peerFlowId);
-      writeSalHeaderLen(bytes, 0, SAL_HEADER_LEN);
-      bytes[SAL_PROTOCOL] = rec.protocol;
-      fillSalChecksum(bytes, 0);
       bytes.set(scratch.subarray(SAL_HEADER_LEN, SAL_HEADER_LEN + t), SAL_HEADER_LEN);
-      const src = f.local ?? this.#locals[0]!;
-      const dst = f.peer!;
-      fillTransportChecksum(rec.protocol, bytes, SAL_HEADER_LEN, t, src, dst);
-      this.#out.push({ bytes, src, dst });
+      this.#finishData(rec, bytes, t);
     }
+  }
+
+  /** Writes the SAL header of a data packet whose transport part is in place, checksums it, queues it. */
+  #finishData(rec: FlowRec, bytes: Uint8Array, t: number): void {
+    const f = rec.flow;
+    writeU32(bytes, SAL_SRC_FLOWID, rec.id);
+    writeU32(bytes, SAL_DST_FLOWID, rec.peerFlowId);
+    writeSalHeaderLen(bytes, 0, SAL_HEADER_LEN);
+    bytes[SAL_PROTOCOL] = rec.protocol;
+    fillSalChecksum(bytes, 0);
+    const src = f.local ?? this.#locals[0]!;
+    const dst = f.peer!;
+    fillTransportChecksum(rec.protocol, bytes, SAL_HEADER_LEN, t, src, dst);
+    this.#out.push({ bytes, src, dst });
   }
 
   #sendControl(now: number, rec: FlowRec, c: ControlOut): void {
