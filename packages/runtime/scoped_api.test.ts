@@ -75,4 +75,25 @@ describe("scoped application API", () => {
     const s = await Effect.runPromise(Effect.scoped(datagramScoped(a)));
     expect(() => s.send("echo.example", new Uint8Array(1))).toThrow(RangeError);
   });
+
+  test("a scope that ends after the writer closed does not reset: 4 MiB arrive whole", async () => {
+    const { a, b } = await pair();
+    // Retarget a's rule for the sink: pair() only knows echo.example.
+    a.node.host.serviceTable.addTarget(ServicePrefix.parse("sink.example"), { type: "forward", locator: b.node.locals[0]! });
+    const l = b.listen("sink.example");
+    const N = 4 << 20;
+    const got = l.accept().then(async (c) => {
+      let n = 0;
+      for await (const x of c.readable) n += x.length;
+      return n;
+    });
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const c = yield* connectScoped(a, "sink.example");
+      const w = c.writable.getWriter();
+      yield* Effect.promise(() => w.write(new Uint8Array(N)));
+      yield* Effect.promise(() => w.close());
+    })));
+    expect(await got).toBe(N);
+    l.close();
+  }, 15_000);
 });

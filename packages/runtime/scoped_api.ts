@@ -43,7 +43,9 @@ export function connectScoped(
     (c, exit) =>
       Effect.sync(() => {
         if (c.gone) return;
-        if (exit._tag === "Success") c.writable.close().catch(() => c.abort());
+        // Success: FIN after what was written (never a reset: it would lose
+        // data still in flight); failure or interruption: reset.
+        if (exit._tag === "Success") c.close().catch(() => {});
         else c.abort();
       }),
   );

@@ -79,8 +79,7 @@ export class StreamConnection {
       close: () =>
         new Promise<void>((resolve, reject) => {
           if (this.#gone) return reject(new Error("Cannot close: the connection is gone"));
-          this.#closeWrite = { resolve, reject };
-          this.#node.kick();
+          this.#requestClose(resolve, reject);
         }),
       abort: () => this.abort(),
     });
@@ -94,6 +93,26 @@ export class StreamConnection {
   /** Transport counters (cwnd, RTT, retransmissions, bytes). */
   stats(): StreamStats {
     return this.#t.refreshStats();
+  }
+
+  /**
+   * Closes our side gracefully whatever holds the writable's lock: our FIN
+   * goes after everything already written; the peer may keep sending. A no-op
+   * when the write side is already closed or closing.
+   */
+  close(): Promise<void> {
+    if (this.#gone || this.#writeClosed) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.#requestClose(resolve, reject));
+  }
+
+  /** Asks for the FIN after pending writes; a second request waits for the same one. */
+  #requestClose(resolve: () => void, reject: (e: Error) => void): void {
+    if (this.#writeClosed) return resolve();
+    const prev = this.#closeWrite;
+    this.#closeWrite = prev
+      ? { resolve: () => (prev.resolve(), resolve()), reject: (e) => (prev.reject(e), reject(e)) }
+      : { resolve, reject };
+    this.#node.kick();
   }
 
   /** Resets the flow at once (both directions; queued data is lost). */
