@@ -42,6 +42,16 @@ describe("RouterDiscovery", () => {
   });
 });
 
+describe("RouterDiscovery limits", () => {
+  test("announced lifetimes are capped and at most maxRouters routers are kept", () => {
+    const d = new RouterDiscovery({ maxRouters: 3, maxLifetimeMs: 5000 });
+    const ann = { type: "router-announce" as const, seq: 1, lifetimeMs: 0xffffffff, bootId: 1, priority: 0, locators: [] };
+    for (let i = 1; i <= 10; i++) d.handleMessage(0, ann, loc(i));
+    expect(d.routers().length).toBe(3);
+    expect(d.pollTimeout()).toBe(5_000_000);
+  });
+});
+
 describe("RouterAnnouncer", () => {
   test("a solicitation flood is answered up to the per-interval budget", () => {
     const a = new RouterAnnouncer({ bootId: 1, maxAnswersPerInterval: 3 });
@@ -126,6 +136,17 @@ describe("LeaseTable", () => {
     expect(t.get(p)?.sets[0]?.targets.length).toBe(1); // the operator's rule stays
   });
 
+  test("resolve answers with at most 128 locators (one datagram), however many replicas", () => {
+    const l = new LeaseTable(table());
+    for (let i = 0; i < 300; i++) {
+      l.handleMessage(0, register([entry("web.example/64")], 3000, [{ address: new Uint8Array([198, 18, 1 + (i >> 8), i & 255]), port: 0 }]), loc(1));
+    }
+    drain(l);
+    l.handleMessage(0, { type: "resolve", seq: 4, serviceId: ServiceId.fromName("web.example") }, loc(9));
+    const m = drain(l)[0]!.message;
+    expect(m.type === "resolve-reply" ? m.locators.length : -1).toBe(128);
+  });
+
   test("resolve answers the longest registered prefix, or an empty record", () => {
     const l = new LeaseTable(table());
     l.handleMessage(0, register([entry("example/32"), entry("web.example/64")]), loc(8));
@@ -166,5 +187,36 @@ describe("ServiceResolver", () => {
     expect(r.pollTimeout()).toBe(5002);
     r.handleTimeout(5002);
     expect(t.get(ServicePrefix.parse("x.example/64"))).toBeUndefined();
+  });
+
+  test("answers are learned only for our own pending questions: unsolicited, stale, from strangers or off-topic are ignored", () => {
+    const t = new ServiceTable({ random: new SeededRandom(1) });
+    const r = new ServiceResolver(t);
+    const adv = (seq: number, prefix: string, locs: Locator[] = []) =>
+      ({ type: "resolve-reply" as const, seq, lifetimeMs: 60_000, services: [entry(prefix)], locators: locs });
+    // Unsolicited: nothing pending.
+    r.handleMessage(0, adv(1, "default", [loc(66)]), loc(66));
+    expect(t.get(ServicePrefix.DEFAULT)).toBeUndefined();
+    const id = ServiceId.fromName("x.example");
+    r.request(0, 1, id, [loc(1)]);
+    const seq = drain(r)[0]!.message.seq;
+    r.handleMessage(1, adv(seq, "x.example/64", [loc(66)]), loc(66)); // a router we did not ask
+    r.handleMessage(1, adv(seq + 1, "x.example/64", [loc(66)]), loc(1)); // a stale or forged seq
+    r.handleMessage(1, adv(seq, "other.example/64", [loc(66)]), loc(1)); // does not cover the question
+    expect(r.learnedCount).toBe(0);
+    expect(r.pollVerdict()).toBeUndefined();
+    r.handleMessage(2, adv(seq, "x.example/64", [loc(5)]), loc(1));
+    expect(r.learnedCount).toBe(1);
+    expect(r.pollVerdict()).toEqual({ id: 1, verdict: "release" });
+  });
+
+  test("learned rules are capped", () => {
+    const t = new ServiceTable({ random: new SeededRandom(1) });
+    const r = new ServiceResolver(t, { maxRules: 3 });
+    r.request(0, 1, ServiceId.fromName("x.example"), "broadcast");
+    const seq = drain(r)[0]!.message.seq;
+    const many = Array.from({ length: 10 }, (_, i) => loc(10 + i));
+    r.handleMessage(1, { type: "service-advertise", seq, lifetimeMs: 60_000, services: [entry("x.example/64")], locators: many }, loc(10));
+    expect(r.learnedCount).toBe(3);
   });
 });

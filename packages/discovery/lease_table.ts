@@ -188,7 +188,7 @@ export class LeaseTable {
       expiresAt: now + lifetimeMs * 1000,
     };
     this.#leases.set(k, lease);
-    this.#events.push({ type: "lease-added", lease });
+    this.#event({ type: "lease-added", lease });
     return true;
   }
 
@@ -197,15 +197,23 @@ export class LeaseTable {
     if (!l) return;
     this.#leases.delete(k);
     this.#table.removeTarget(l.prefix, { type: "forward", locator: l.locator });
-    this.#events.push({ type: "lease-removed", lease: l, reason });
+    this.#event({ type: "lease-removed", lease: l, reason });
   }
 
   /** Answers with the leases of the longest registered prefix covering `id` (none: an empty record). */
   #resolve(now: number, seq: number, id: ServiceId, from: Locator): void {
     let best = -1;
     for (const l of this.#leases.values()) if (l.prefix.bits > best && l.prefix.contains(id)) best = l.prefix.bits;
-    const hits = [...this.#leases.values()].filter((l) => l.prefix.bits === best && l.prefix.contains(id));
-    const lifetimeMs = hits.length === 0 ? 0 : Math.max(0, Math.floor((Math.min(...hits.map((h) => h.expiresAt)) - now) / 1000));
+    // At most 128 locators: one datagram (8 bytes per IPv4 locator) within any MTU.
+    const hits: Lease[] = [];
+    let soonest = Infinity;
+    for (const l of this.#leases.values()) {
+      if (hits.length === 128) break;
+      if (l.prefix.bits !== best || !l.prefix.contains(id)) continue;
+      hits.push(l);
+      if (l.expiresAt < soonest) soonest = l.expiresAt;
+    }
+    const lifetimeMs = hits.length === 0 ? 0 : Math.max(0, Math.floor((soonest - now) / 1000));
     this.#out.push({
       to: from,
       message: {
@@ -216,5 +224,11 @@ export class LeaseTable {
         locators: hits.map((h) => h.locator),
       },
     });
+  }
+
+  /** Queues news for {@linkcode pollEvent}, the oldest dropped beyond 1024 (a driver that never polls must not leak). */
+  #event(e: LeaseEvent): void {
+    if (this.#events.length >= 1024) this.#events.shift();
+    this.#events.push(e);
   }
 }

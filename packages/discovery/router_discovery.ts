@@ -40,6 +40,10 @@ export interface RouterDiscoveryOptions {
   readonly solicitIntervalUs?: number;
   /** Longest gap between solicitations while no router is known (default 16 s). */
   readonly maxSolicitIntervalUs?: number;
+  /** Longest announcement lifetime believed, ms (default 60 000: a forged one cannot pin a router for weeks). */
+  readonly maxLifetimeMs?: number;
+  /** Most routers known at once (default 16): a flood of spoofed announcements cannot grow the list. */
+  readonly maxRouters?: number;
 }
 
 /**
@@ -68,6 +72,8 @@ export interface RouterDiscoveryOptions {
 export class RouterDiscovery {
   readonly #firstUs: number;
   readonly #maxUs: number;
+  readonly #maxLifetimeMs: number;
+  readonly #maxRouters: number;
   readonly #routers = new Map<string, KnownRouter>();
   #out: ControlTransmit[] = [];
   #events: DiscoveryEvent[] = [];
@@ -82,6 +88,8 @@ export class RouterDiscovery {
   constructor(opts: RouterDiscoveryOptions = {}) {
     this.#firstUs = opts.solicitIntervalUs ?? 1_000_000;
     this.#maxUs = opts.maxSolicitIntervalUs ?? 16_000_000;
+    this.#maxLifetimeMs = opts.maxLifetimeMs ?? 60_000;
+    this.#maxRouters = opts.maxRouters ?? 16;
     if (!(this.#firstUs > 0 && this.#maxUs >= this.#firstUs)) {
       throw new RangeError(`Cannot create router discovery: intervals ${this.#firstUs}/${this.#maxUs} µs, need 0 < first <= max`);
     }
@@ -122,6 +130,7 @@ export class RouterDiscovery {
       }
       return;
     }
+    if (!old && this.#routers.size >= this.#maxRouters) return;
     const r: KnownRouter = {
       key,
       locator: old?.locator ?? { address: from.address.slice(), port: from.port },
@@ -129,7 +138,7 @@ export class RouterDiscovery {
       bootId: msg.bootId,
       priority: msg.priority,
       since: old?.since ?? now,
-      expiresAt: now + msg.lifetimeMs * 1000,
+      expiresAt: now + Math.min(msg.lifetimeMs, this.#maxLifetimeMs) * 1000,
     };
     this.#routers.set(key, r);
     if (!old) this.#events.push({ type: "router-up", router: r });

@@ -145,7 +145,7 @@ export class ServiceRegistrar {
   /** A control message for us: acknowledgements become events. */
   handleMessage(_now: number, msg: ControlMessage, from: Locator): void {
     if (msg.type !== "register-ack" || !this.#routers.has(locatorKey(from))) return;
-    this.#events.push(msg.ok ? { type: "registered", router: from, lifetimeMs: msg.lifetimeMs } : { type: "refused", router: from });
+    this.#event(msg.ok ? { type: "registered", router: from, lifetimeMs: msg.lifetimeMs } : { type: "refused", router: from });
   }
 
   /** Next message to send. */
@@ -189,5 +189,11 @@ export class ServiceRegistrar {
   #send(router: Locator, type: "register" | "unregister", services: readonly ServiceEntry[], lifetimeMs: number): void {
     this.#seq = (this.#seq + 1) >>> 0;
     this.#out.push({ to: router, message: { type, seq: this.#seq, lifetimeMs, services, locators: this.#locators } });
+  }
+
+  /** Queues news for {@linkcode pollEvent}, the oldest dropped beyond 1024 (a driver that never polls must not leak). */
+  #event(e: RegistrarEvent): void {
+    if (this.#events.length >= 1024) this.#events.shift();
+    this.#events.push(e);
   }
 }

@@ -21,6 +21,8 @@ export interface ServiceResolverOptions {
   readonly attempts?: number;
   /** Longest time a learned rule is kept, ms (default 30 000; answers may ask for less). */
   readonly maxRuleLifetimeMs?: number;
+  /** Most rules learned at once (default 4096); answers beyond are not learned. */
+  readonly maxRules?: number;
 }
 
 /** What to do with a held packet ({@linkcode SalHost.delayVerdict}). */
@@ -72,6 +74,7 @@ export class ServiceResolver {
   readonly #timeoutUs: number;
   readonly #attempts: number;
   readonly #maxLifetimeMs: number;
+  readonly #maxRules: number;
   readonly #pending = new Map<number, Pending>();
   readonly #learned = new Map<string, Learned>();
   #out: ControlTransmit[] = [];
@@ -88,6 +91,7 @@ export class ServiceResolver {
     this.#timeoutUs = opts.timeoutUs ?? 250_000;
     this.#attempts = opts.attempts ?? 3;
     this.#maxLifetimeMs = opts.maxRuleLifetimeMs ?? 30_000;
+    this.#maxRules = opts.maxRules ?? 4096;
     if (!(this.#timeoutUs > 0 && Number.isInteger(this.#attempts) && this.#attempts >= 1)) {
       throw new RangeError(`Cannot create resolver: timeout ${this.#timeoutUs} µs and ${this.#attempts} attempts, need > 0 and >= 1`);
     }
@@ -118,20 +122,31 @@ export class ServiceResolver {
     this.#attempt(now, p);
   }
 
-  /** A control message for us: answers are learned. */
+  /**
+   * A control message for us: an answer to one of our pending questions is
+   * learned. Anything else — an unsolicited answer, a stale one, one from a
+   * router we did not ask, prefixes that do not cover the question — is
+   * ignored: answers install forwarding rules, so a stranger must not be able
+   * to write our service table.
+   */
   handleMessage(now: number, msg: ControlMessage, from: Locator): void {
     if (msg.type !== "resolve-reply" && msg.type !== "service-advertise") return;
     if (msg.lifetimeMs === 0 || msg.services.length === 0) return; // "don't know"
+    const asked = [...this.#pending.values()].filter((p) =>
+      p.seq === msg.seq && (p.ask === "broadcast" || p.ask.some((r) => locatorKey(r) === locatorKey(from)))
+    );
+    if (asked.length === 0) return;
     // An ad hoc peer that names no locator means the address it answered from.
     const locators = msg.locators.length > 0 ? msg.locators : [from];
     const lifetimeUs = Math.min(msg.lifetimeMs, this.#maxLifetimeMs) * 1000;
     for (const s of msg.services) {
+      if (!asked.some((p) => s.prefix.contains(p.serviceId))) continue;
       for (const l of locators) this.#learn(now, s.prefix, l, s.weight, lifetimeUs);
     }
-    for (const [id, p] of this.#pending) {
+    for (const p of asked) {
       if (msg.services.some((s) => s.prefix.contains(p.serviceId))) {
-        this.#pending.delete(id);
-        this.#verdicts.push({ id, verdict: "release" });
+        this.#pending.delete(p.id);
+        this.#verdicts.push({ id: p.id, verdict: "release" });
       }
     }
   }
@@ -200,6 +215,7 @@ export class ServiceResolver {
       old.expiresAt = Math.max(old.expiresAt, now + lifetimeUs);
       return;
     }
+    if (this.#learned.size >= this.#maxRules) return;
     try {
       this.#table.addTarget(prefix, { type: "forward", locator, weight });
     } catch {
