@@ -151,4 +151,17 @@ describe("ServalApi over loopback UDP (router, replica, client)", () => {
     srv.close();
     expect(() => cli.send("time.example", new Uint8Array(1))).toThrow(RangeError);
   }, 10_000);
+
+  test("connections wait in the host's queue until accept(); closing the listener resets those never accepted", async () => {
+    const w = await world("queue.example");
+    const c = await w.api.connect("queue.example"); // established, not yet accepted
+    expect(w.server.connections).toBe(0);
+    const later = await w.listener.accept(); // taken from the host's queue now
+    expect(w.server.connections).toBe(1);
+    const c2 = await w.api.connect("queue.example"); // never accepted
+    w.listener.close();
+    expect(await c2.closed).toBe("reset");
+    later.abort();
+    c.abort();
+  }, 10_000);
 });

@@ -40,10 +40,14 @@ function toPrefix(s: ServiceLike): ServicePrefix {
   return ServicePrefix.parse(s);
 }
 
-/** A bound service: accepts connections. */
+/**
+ * A bound service: accepts connections. Connections wait in the host's
+ * accept queue (bounded by the listener's backlog: beyond it the host refuses
+ * new ones) until {@linkcode ServiceListener.accept} takes them, so an
+ * application that stops accepting pushes back on its clients.
+ */
 export class ServiceListener {
   readonly #api: ServalApi;
-  readonly #ready: StreamConnection[] = [];
   readonly #waiting: { resolve: (c: StreamConnection) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
 
@@ -54,9 +58,9 @@ export class ServiceListener {
 
   /** The next connection (waits for one). Rejects once the listener is closed. */
   accept(): Promise<StreamConnection> {
-    const c = this.#ready.shift();
-    if (c) return Promise.resolve(c);
     if (this.#closed) return Promise.reject(new Error(`Cannot accept on ${this.prefix}: the listener is closed`));
+    const c = this.#waiting.length === 0 ? this.#api.acceptNow(this) : undefined;
+    if (c) return Promise.resolve(c);
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
@@ -71,7 +75,10 @@ export class ServiceListener {
     }
   }
 
-  /** Stops listening: the registration is withdrawn at once; waiting `accept`s reject. */
+  /**
+   * Stops listening: the registration is withdrawn at once; waiting
+   * `accept`s reject; connections not yet accepted are reset.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -79,11 +86,13 @@ export class ServiceListener {
     for (const w of this.#waiting.splice(0)) w.reject(new Error(`Cannot accept on ${this.prefix}: the listener is closed`));
   }
 
-  /** @internal */
-  deliver(c: StreamConnection): void {
-    const w = this.#waiting.shift();
-    if (w) w.resolve(c);
-    else this.#ready.push(c);
+  /** @internal The host has connections ready: hand them to waiting `accept`s. */
+  serveWaiting(): void {
+    while (this.#waiting.length > 0) {
+      const c = this.#api.acceptNow(this);
+      if (!c) return;
+      this.#waiting.shift()!.resolve(c);
+    }
   }
 }
 
@@ -253,6 +262,18 @@ export class ServalApi {
     for (const off of this.#off) off();
   }
 
+  /** @internal Takes one connection from the host's accept queue of `l`, if any. */
+  acceptNow(l: ServiceListener): StreamConnection | undefined {
+    for (let f = this.node.host.accept(l.id); f !== undefined; f = this.node.host.accept(l.id)) {
+      const t = this.#transports.get(f);
+      if (!t) continue;
+      const c = new StreamConnection(this.node, f, t);
+      this.#conns.set(f, c);
+      return c;
+    }
+    return undefined;
+  }
+
   /** @internal */
   unlisten(l: ServiceListener): void {
     this.#listeners.delete(l.id);
@@ -291,15 +312,7 @@ export class ServalApi {
         return;
       }
       case "incoming": {
-        const l = this.#listeners.get(e.listener);
-        if (!l) return;
-        for (let f = this.node.host.accept(e.listener); f !== undefined; f = this.node.host.accept(e.listener)) {
-          const t = this.#transports.get(f);
-          if (!t) continue;
-          const c = new StreamConnection(this.node, f, t);
-          this.#conns.set(f, c);
-          l.deliver(c);
-        }
+        this.#listeners.get(e.listener)?.serveWaiting();
         return;
       }
       case "flow-down": {

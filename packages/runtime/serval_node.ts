@@ -17,6 +17,9 @@ import type { ActionPluginFactory } from "@serval/sal";
 import type { Locator } from "@serval/wire";
 import { CryptoRandom } from "./crypto_random.ts";
 
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of a {@linkcode ServalNode}. */
 export interface ServalNodeOptions {
   /** host, router or adhoc. */
@@ -49,6 +52,8 @@ export interface NodeStats {
   packetsOut: number;
   /** Packets the SAL host dropped, by reason, are in `host.drops`. */
   eventsOut: number;
+  /** Exceptions thrown by application listeners and step hooks (caught: the node goes on). */
+  appErrors: number;
 }
 
 type Listener = (e: HostEvent, node: ServalNode) => void;
@@ -79,7 +84,9 @@ export class ServalNode {
   readonly locals: readonly Locator[];
   /** The node's randomness (for initial sequence numbers of transports the application makes). */
   readonly random: RandomSource;
-  readonly stats: NodeStats = { batches: 0, packetsIn: 0, packetsOut: 0, eventsOut: 0 };
+  readonly stats: NodeStats = { batches: 0, packetsIn: 0, packetsOut: 0, eventsOut: 0, appErrors: 0 };
+  /** The last exception an application listener or hook threw. */
+  lastAppError: unknown;
   /** Datapath events seen (address and link changes), most recent last (bounded). */
   readonly datapathEvents: DatapathEvent[] = [];
   readonly #rx: PacketBatch;
@@ -93,6 +100,7 @@ export class ServalNode {
   #loop: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inStep = false;
+  #waited: Promise<void> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(opts: ServalNodeOptions) {
@@ -225,9 +233,16 @@ export class ServalNode {
       };
       this.#wake = finish;
       const t = this.#nextDeadline();
-      if (t !== undefined) this.#timer = setTimeout(finish, Math.max(0, (t - this.now()) / 1000));
-      // Let every datagram that is already in this event-loop turn arrive first: one step for all.
-      this.datapath.wait().then(() => setImmediate(finish), finish);
+      // setTimeout takes at most 2^31-1 ms (larger fires at once): wake up then and look again.
+      if (t !== undefined) this.#timer = setTimeout(finish, Math.min(MAX_TIMER_MS, Math.max(0, (t - this.now()) / 1000)));
+      // Let every datagram that is already in this event-loop turn arrive first:
+      // one step for all. One callback per pending wait() promise, not one per
+      // idle period (a node that only wakes for timers would pile them up).
+      const w = this.datapath.wait();
+      if (w !== this.#waited) {
+        this.#waited = w;
+        w.then(() => setImmediate(() => this.#wake?.()), () => this.#wake?.());
+      }
     });
   }
 
@@ -269,23 +284,45 @@ export class ServalNode {
       for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
         if (this.agent.handleEvent(now, e)) continue;
         this.stats.eventsOut++;
-        for (const l of this.#listeners) l(e, this);
+        this.#tell(e);
       }
       for (let d = this.datapath.pollEvent(); d; d = this.datapath.pollEvent()) {
         this.datapathEvents.push(d);
         if (this.datapathEvents.length > 256) this.datapathEvents.shift();
       }
-      for (const h of this.#stepHooks) h(now);
+      for (const h of this.#stepHooks) {
+        try {
+          h(now);
+        } catch (err) {
+          this.#appError(err);
+        }
+      }
       // Hooks may have produced events (a flow closed by the application).
       for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
         if (this.agent.handleEvent(now, e)) continue;
         this.stats.eventsOut++;
-        for (const l of this.#listeners) l(e, this);
+        this.#tell(e);
       }
       this.#flush();
     } finally {
       this.#inStep = false;
     }
+  }
+
+  /** Hands an event to every listener; an application that throws does not stop the node. */
+  #tell(e: HostEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e, this);
+      } catch (err) {
+        this.#appError(err);
+      }
+    }
+  }
+
+  #appError(err: unknown): void {
+    this.stats.appErrors++;
+    this.lastAppError = err;
   }
 
   #flush(): void {
