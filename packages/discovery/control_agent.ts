@@ -20,19 +20,16 @@
  * @module
  */
 
-import { CONTROL_SERVICE, decodeControl, encodeControl, ServiceId, ServicePrefix } from "@serval/wire";
+import { BROADCAST_LOCATOR, CONTROL_SERVICE, decodeControl, encodeControl, locatorKey, ServiceId, ServicePrefix } from "@serval/wire";
 import type { Locator, ServiceEntry } from "@serval/wire";
 import type { HostEvent, SalHost } from "@serval/sal";
 import { AdhocResponder } from "./adhoc_responder.ts";
-import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
+import type { ControlTransmit } from "./control_transmit.ts";
 import { LeaseTable, type LeaseTableOptions } from "./lease_table.ts";
 import { RouterAnnouncer, type RouterAnnouncerOptions } from "./router_announcer.ts";
 import { RouterDiscovery, type RouterDiscoveryOptions } from "./router_discovery.ts";
 import { ServiceRegistrar, type ServiceRegistrarOptions } from "./service_registrar.ts";
 import { ServiceResolver, type ServiceResolverOptions } from "./service_resolver.ts";
-
-/** The limited broadcast locator: control messages "to everybody on the link". */
-export const BROADCAST_LOCATOR: Locator = { address: new Uint8Array([255, 255, 255, 255]), port: 0 };
 
 /** The role of a node. */
 export type ControlRole = "host" | "router" | "adhoc";

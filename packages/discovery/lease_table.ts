@@ -10,8 +10,9 @@
  */
 
 import type { ControlMessage, Locator, ServiceEntry, ServiceId } from "@serval/wire";
+import { locatorKey } from "@serval/wire";
 import type { ServiceTable } from "@serval/sal";
-import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
+import type { ControlTransmit } from "./control_transmit.ts";
 
 /** One registration. */
 export interface Lease {

@@ -29,9 +29,8 @@
 
 export { AdhocResponder } from "./adhoc_responder.ts";
 export type { AdhocResponderOptions } from "./adhoc_responder.ts";
-export { BROADCAST_LOCATOR, ControlAgent } from "./control_agent.ts";
+export { ControlAgent } from "./control_agent.ts";
 export type { ControlAgentOptions, ControlRole } from "./control_agent.ts";
-export { locatorKey } from "./control_transmit.ts";
 export type { ControlTransmit } from "./control_transmit.ts";
 export { LeaseTable } from "./lease_table.ts";
 export type { Lease, LeaseEvent, LeaseTableOptions } from "./lease_table.ts";

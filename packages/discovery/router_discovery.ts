@@ -9,7 +9,8 @@
  */
 
 import type { ControlMessage, Locator } from "@serval/wire";
-import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
+import { locatorKey } from "@serval/wire";
+import type { ControlTransmit } from "./control_transmit.ts";
 
 /** A router we know of. */
 export interface KnownRouter {

@@ -14,7 +14,8 @@
  */
 
 import type { ControlMessage, Locator, ServiceEntry, ServicePrefix } from "@serval/wire";
-import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
+import { locatorKey } from "@serval/wire";
+import type { ControlTransmit } from "./control_transmit.ts";
 
 /** Options of a {@linkcode ServiceRegistrar}; times in microseconds. */
 export interface ServiceRegistrarOptions {

@@ -10,8 +10,9 @@
  */
 
 import type { ControlMessage, Locator, ServiceId, ServicePrefix } from "@serval/wire";
+import { locatorKey } from "@serval/wire";
 import type { ServiceTable } from "@serval/sal";
-import { type ControlTransmit, locatorKey } from "./control_transmit.ts";
+import type { ControlTransmit } from "./control_transmit.ts";
 
 /** Options of a {@linkcode ServiceResolver}; times in microseconds. */
 export interface ServiceResolverOptions {

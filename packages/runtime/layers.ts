@@ -24,8 +24,8 @@
 
 import { Context, Effect, Layer } from "effect";
 import type { Datapath, DatapathEvent, DatapathKind, DatapathStats, LocalAddress, PacketBatch } from "@serval/datapath";
-import { type Lease, locatorKey } from "@serval/discovery";
-import { type Locator, ServicePrefix } from "@serval/wire";
+import type { Lease } from "@serval/discovery";
+import { type Locator, locatorKey, ServicePrefix } from "@serval/wire";
 import { ConfigError, DatapathError, loadConfig, type NodeConfig, openDatapath, serveEcho, toNodeOptions } from "./config.ts";
 import { ServalNode } from "./serval_node.ts";
 

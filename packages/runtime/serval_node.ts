@@ -11,10 +11,10 @@
  */
 
 import { BATCH_BROADCAST, type Datapath, type DatapathEvent, PacketBatch } from "@serval/datapath";
-import { BROADCAST_LOCATOR, ControlAgent, type ControlAgentOptions, type ControlRole } from "@serval/discovery";
+import { ControlAgent, type ControlAgentOptions, type ControlRole } from "@serval/discovery";
 import { type HostEvent, type RandomSource, SalHost, type SalFlowOptions, ServiceTable } from "@serval/sal";
 import type { ActionPluginFactory } from "@serval/sal";
-import type { Locator } from "@serval/wire";
+import { BROADCAST_LOCATOR, isBroadcastLocator, type Locator } from "@serval/wire";
 import { CryptoRandom } from "./crypto_random.ts";
 
 /** The longest delay setTimeout honours (2^31 - 1 ms). */
@@ -329,7 +329,7 @@ export class ServalNode {
     const tx = this.#tx;
     tx.clear();
     for (let p = this.host.pollTransmit(); p; p = this.host.pollTransmit()) {
-      const bcast = isBroadcast(p.dst);
+      const bcast = isBroadcastLocator(p.dst);
       if (!tx.fits(p.bytes.length)) {
         this.stats.packetsOut += this.datapath.send(tx);
         tx.clear();
@@ -338,9 +338,4 @@ export class ServalNode {
     }
     if (tx.count > 0) this.stats.packetsOut += this.datapath.send(tx);
   }
-}
-
-function isBroadcast(l: Locator): boolean {
-  const a = l.address;
-  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
 }

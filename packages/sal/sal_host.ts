@@ -20,6 +20,7 @@
  */
 
 import {
+  BROADCAST_LOCATOR,
   checksumAdd,
   checksumFinish,
   CONTROL_ACKNO,
@@ -29,6 +30,8 @@ import {
   emitSal,
   fillTcpChecksum,
   fillUdpChecksum,
+  isBroadcastLocator,
+  locatorKey,
   NONCE_LEN,
   parseSal,
   pseudoHeaderSum,
@@ -220,12 +223,8 @@ const DEFAULT_REQUEST_QUEUE = 500;
 const NO_TRANSPORT = undefined as unknown as FlowTransport;
 const DEFAULT_BACKLOG = 128;
 
-function locKey(l: Locator): string {
-  return `${l.address.join(".")}:${l.port}`;
-}
-
 function sameLocator(a: Locator, b: Locator): boolean {
-  return locKey(a) === locKey(b);
+  return locatorKey(a) === locatorKey(b);
 }
 
 /**
@@ -802,7 +801,7 @@ export class SalHost {
     if (l.protocol !== undefined && l.protocol !== ix.protocol) return "protocol-mismatch";
     const client = this.#origin(pkt);
     const c = ix.controlOff;
-    const dupKey = `${ix.srcFlowId}/${locKey(client)}`;
+    const dupKey = `${ix.srcFlowId}/${locatorKey(client)}`;
     const existing = this.#dup.get(dupKey);
     if (existing !== undefined) {
       const rec = this.#flows.get(existing);
@@ -904,8 +903,8 @@ export class SalHost {
     // broadcast on the packet datapath). A datapath that cannot tell a
     // broadcast (UDP sockets do not report the destination) hands us our own
     // address instead: try the broadcast convention before refusing.
-    if (src.address.length !== 4 || isLimitedBroadcast(dst.address)) return false;
-    const bsum = pseudoHeaderSum(src.address, LIMITED_BROADCAST, protocol, len, 0);
+    if (src.address.length !== 4 || isBroadcastLocator(dst)) return false;
+    const bsum = pseudoHeaderSum(src.address, BROADCAST_LOCATOR.address, protocol, len, 0);
     return checksumFinish(checksumAdd(b, off, len, bsum)) === 0;
   }
 
@@ -1231,11 +1230,4 @@ function fillTransportChecksum(protocol: number, b: Uint8Array, off: number, len
   else if (protocol === SAL_PROTO_UDP && len >= 8 && readU16(b, off + 4) === len) {
     fillUdpChecksum(b, off, src.address, dst.address);
   }
-}
-
-/** 255.255.255.255: the pseudo-header destination of every SAL packet sent by broadcast. */
-const LIMITED_BROADCAST = new Uint8Array([255, 255, 255, 255]);
-
-function isLimitedBroadcast(a: Uint8Array): boolean {
-  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
 }

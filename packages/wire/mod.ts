@@ -43,6 +43,7 @@ export * from "./flow_id.ts";
 export * from "./ip_address.ts";
 export * from "./ipv4.ts";
 export * from "./ipv6.ts";
+export * from "./locator.ts";
 export * from "./sal_header.ts";
 export * from "./sal_index.ts";
 export * from "./sal_layout.ts";

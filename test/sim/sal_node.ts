@@ -14,7 +14,7 @@
  * @module
  */
 
-import { formatIpv4, parseIpv4, parseSal, SAL_ACK, SAL_FIN, SAL_RST, SAL_RSYN, SAL_SYN } from "@serval/wire";
+import { BROADCAST_LOCATOR, formatIpv4, isBroadcastLocator, parseIpv4, parseSal, SAL_ACK, SAL_FIN, SAL_RST, SAL_RSYN, SAL_SYN } from "@serval/wire";
 import type { Locator } from "@serval/wire";
 import { SalHost } from "@serval/sal";
 import type { HostEvent, RandomSource, SalFlowOptions, ServiceTable } from "@serval/sal";
@@ -49,24 +49,6 @@ export function toLocator(address: SimAddress): Locator {
  */
 export function toAddress(locator: Locator): SimAddress {
   return formatIpv4(locator.address);
-}
-
-/** The limited broadcast locator (255.255.255.255, port 0): SAL packets to it go to every node on the segment. */
-export const BROADCAST: Locator = { address: new Uint8Array([255, 255, 255, 255]), port: 0 };
-
-/**
- * Whether a locator is the limited broadcast address.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * assertEquals(isBroadcast(BROADCAST), true);
- * assertEquals(isBroadcast(toLocator("198.18.0.1")), false);
- * ```
- */
-export function isBroadcast(l: Locator): boolean {
-  const a = l.address;
-  return a.length === 4 && a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255;
 }
 
 /** A summary of one SAL frame. */
@@ -303,7 +285,7 @@ export class SalNode implements SimNode {
       off: 0,
       len: frame.length,
       src: toLocator(from),
-      dst: broadcast ? BROADCAST : toLocator(to),
+      dst: broadcast ? BROADCAST_LOCATOR : toLocator(to),
       broadcast,
     });
     this.#pump(now);
@@ -316,7 +298,7 @@ export class SalNode implements SimNode {
     for (;;) {
       const p = this.#host.pollTransmit();
       if (!p) return undefined;
-      const to = isBroadcast(p.dst) ? "broadcast" : toAddress(p.dst);
+      const to = isBroadcastLocator(p.dst) ? "broadcast" : toAddress(p.dst);
       const iface = this.#ifaceFor(p.src, to);
       const from = this.#addresses[iface]!;
       if (this.#down.has(iface)) {
