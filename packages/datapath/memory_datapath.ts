@@ -14,6 +14,7 @@
 
 import type { Datapath, DatapathEvent, DatapathKind, DatapathStats, LocalAddress } from "./datapath.ts";
 import { ADDR_SLOT, BATCH_BROADCAST, type PacketBatch } from "./packet_batch.ts";
+import { Wakeup } from "./wakeup.ts";
 
 /** Options of {@linkcode MemoryNetwork.attach}. */
 export interface MemoryAttachOptions {
@@ -259,8 +260,7 @@ export class MemoryDatapath implements Datapath {
   #size = 0;
   #addresses: LocalAddress[] = [];
   readonly #events: DatapathEvent[] = [];
-  #wake: (() => void) | undefined;
-  #waiting: Promise<void> | undefined;
+  readonly #wakeup = new Wakeup();
   #closed = false;
   #linkUp = true;
   #rxPackets = 0;
@@ -401,8 +401,7 @@ export class MemoryDatapath implements Datapath {
   /** Resolves once a packet or event is queued, or the datapath closed. */
   wait(): Promise<void> {
     if (this.#closed || this.#size > 0 || this.#events.length > 0) return Promise.resolve();
-    if (!this.#waiting) this.#waiting = new Promise((resolve) => (this.#wake = resolve));
-    return this.#waiting;
+    return this.#wakeup.wait();
   }
 
   /** Counters (a snapshot). */
@@ -423,7 +422,7 @@ export class MemoryDatapath implements Datapath {
       this.#net._detach(this);
       this.#queue.fill(undefined);
       this.#size = 0;
-      this.#wakeUp();
+      this.#wakeup.wake();
     }
     return Promise.resolve();
   }
@@ -439,14 +438,14 @@ export class MemoryDatapath implements Datapath {
     this.#size++;
     this.#rxPackets++;
     this.#rxBytes += q.bytes.length;
-    this.#wakeUp();
+    this.#wakeup.wake();
   }
 
   /** @private Called by the network. */
   _event(e: DatapathEvent): void {
     if (this.#closed) return;
     this.#events.push(e);
-    this.#wakeUp();
+    this.#wakeup.wake();
   }
 
   /** @private Called by the network. */
@@ -487,12 +486,6 @@ export class MemoryDatapath implements Datapath {
     this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + n);
   }
 
-  #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    this.#waiting = undefined;
-    wake?.();
-  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

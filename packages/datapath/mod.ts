@@ -19,6 +19,7 @@
  */
 
 export { ADDR_SLOT, BATCH_BROADCAST, PacketBatch } from "./packet_batch.ts";
+export { Wakeup } from "./wakeup.ts";
 export type { Datapath, DatapathEvent, DatapathKind, DatapathStats, LocalAddress } from "./datapath.ts";
 export { MemoryDatapath, MemoryNetwork } from "./memory_datapath.ts";
 export type { MemoryAttachOptions } from "./memory_datapath.ts";

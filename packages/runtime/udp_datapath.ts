@@ -30,7 +30,7 @@
  * @module
  */
 
-import { ADDR_SLOT, BATCH_BROADCAST } from "@serval/datapath";
+import { ADDR_SLOT, BATCH_BROADCAST, Wakeup } from "@serval/datapath";
 import type { Datapath, DatapathEvent, DatapathKind, DatapathStats, LocalAddress, PacketBatch } from "@serval/datapath";
 import { SERVAL_UDP_PORT } from "@serval/wire";
 import { type Ipv4Interface, Ipv4TextCache, ipv4Interfaces, parseIpv4U32, readIpv4U32, toLocalAddress, writeIpv4U32 } from "./_ipv4.ts";
@@ -118,8 +118,7 @@ export class UdpDatapath implements Datapath {
   readonly #owner: number[] = [];
   readonly #reasons: (string | undefined)[] = [];
   // Wake-up and lifetime.
-  #wake: (() => void) | undefined;
-  #waiting: Promise<void> | undefined;
+  readonly #wakeup = new Wakeup();
   #closed = false;
   #closing: Promise<void> | undefined;
   // Counters.
@@ -343,8 +342,7 @@ export class UdpDatapath implements Datapath {
   /** Resolves on the next datagram or event, or when closed. */
   wait(): Promise<void> {
     if (this.#closed || this.#size > 0 || this.#events.length > 0) return Promise.resolve();
-    if (!this.#waiting) this.#waiting = new Promise((resolve) => (this.#wake = resolve));
-    return this.#waiting;
+    return this.#wakeup.wait();
   }
 
   /** Counters (a snapshot). */
@@ -359,7 +357,7 @@ export class UdpDatapath implements Datapath {
       this.#slots.fill(undefined);
       this.#size = 0;
       this.#bytes = 0;
-      this.#wakeUp();
+      this.#wakeup.wake();
       this.#closing = this.#socket?.close() ?? Promise.resolve();
     }
     return this.#closing;
@@ -394,7 +392,7 @@ export class UdpDatapath implements Datapath {
     // Bun and Node run microtasks after every datagram callback, so the reader
     // wakes once per packet; deferring the wake (setImmediate) measured 5x
     // slower on Bun 1.4.5, so wake at once.
-    if (this.#wake) this.#wakeUp();
+    this.#wakeup.wake();
   }
 
   #shift(cap: number, len: number): void {
@@ -435,7 +433,7 @@ export class UdpDatapath implements Datapath {
       const after = new Map(locals.map((la) => [key(la), la]));
       for (const [k, la] of before) if (!after.has(k)) this.#events.push({ type: "address-removed", address: la });
       for (const [k, la] of after) if (!before.has(k)) this.#events.push({ type: "address-added", address: la });
-      if (this.#events.length > 0 && this.#wake) this.#wakeUp();
+      if (this.#events.length > 0) this.#wakeup.wake();
     }
     this.#ifaces = ifaces;
     this.#locals = locals;
@@ -448,12 +446,6 @@ export class UdpDatapath implements Datapath {
     this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + n);
   }
 
-  #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    this.#waiting = undefined;
-    wake?.();
-  }
 }
 
 const EMPTY = new Uint8Array(0);
