@@ -18,12 +18,12 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import { connect as tcpConnect, createServer } from "node:net";
 import { parseIpv4 } from "@serval/wire";
 import type { Datapath } from "@serval/datapath";
 import { openUdpDatapath, ServalApi, ServalNode } from "@serval/runtime";
 import { isRoot, lan } from "../test/e2e/netns.ts";
+import { runInNetns, within } from "./_ns_child.ts";
 import { report } from "./harness.ts";
 import type { BenchRow } from "./harness.ts";
 
@@ -130,31 +130,6 @@ async function child(role: string, kind: Kind | "tcp", netns: string, peer: stri
   process.exit(0);
 }
 
-function run(ns: string, childArgs: string[]): { ready: Promise<void>; result: Promise<Record<string, number>>; kill: () => void } {
-  const p = spawn("ip", ["netns", "exec", ns, process.execPath, import.meta.path, ...childArgs], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  let ready!: () => void;
-  const readyP = new Promise<void>((r) => (ready = r));
-  p.stdout.setEncoding("utf8");
-  p.stdout.on("data", (s: string) => {
-    out += s;
-    if (out.includes("ready\n")) ready();
-  });
-  const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-  const result = new Promise<Record<string, number>>((resolve, reject) => {
-    p.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line));
-      else reject(new Error(`connect child ${childArgs.join(" ")} printed no result (exit ${code ?? signal})`));
-    });
-  });
-  return { ready: readyP, result, kill: () => p.kill("SIGTERM") };
-}
-
-const within = <T>(p: Promise<T>, ms: number, what: string) =>
-  Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what} did not start`)), ms))]);
-
 async function main(): Promise<void> {
   if (!isRoot()) {
     console.log("[bench] skipped connect.bench.ts: needs root (network namespaces)");
@@ -172,17 +147,18 @@ async function main(): Promise<void> {
         extra: { "p50 µs": r.p50!.toFixed(0), "p90 µs": r.p90!.toFixed(0), "p99 µs": r.p99!.toFixed(0), "connects/s": r.rate!.toFixed(0) },
       });
     {
-      const srv = run(h1.ns.name, ["--role", "replica", "--kind", "tcp", "--netns", h1.ns.name, "--peer", "-"]);
+      const srv = runInNetns(h1.ns.name, import.meta.path, ["--role", "replica", "--kind", "tcp", "--netns", h1.ns.name, "--peer", "-"], 60_000);
       await within(srv.ready, 10_000, "tcp server");
-      add("kernel TCP connect, direct (node:net)", await run(h2.ns.name, ["--role", "client", "--kind", "tcp", "--netns", h2.ns.name, "--peer", h1.address]).result);
+      add("kernel TCP connect, direct (node:net)", await runInNetns(h2.ns.name, import.meta.path, ["--role", "client", "--kind", "tcp", "--netns", h2.ns.name, "--peer", h1.address], 60_000).result);
       srv.kill();
+      await Promise.allSettled([srv.result]);
     }
     for (const kind of ["packet", "udp"] as const) {
-      const router = run(h0.ns.name, ["--role", "router", "--kind", kind, "--netns", h0.ns.name, "--peer", "-"]);
+      const router = runInNetns(h0.ns.name, import.meta.path, ["--role", "router", "--kind", kind, "--netns", h0.ns.name, "--peer", "-"], 60_000);
       await within(router.ready, 10_000, `${kind} router`);
-      const replica = run(h1.ns.name, ["--role", "replica", "--kind", kind, "--netns", h1.ns.name, "--peer", h0.address]);
+      const replica = runInNetns(h1.ns.name, import.meta.path, ["--role", "replica", "--kind", kind, "--netns", h1.ns.name, "--peer", h0.address], 60_000);
       await within(replica.ready, 10_000, `${kind} replica`);
-      add(`Serval connect through the router (${kind} datapath)`, await run(h2.ns.name, ["--role", "client", "--kind", kind, "--netns", h2.ns.name, "--peer", h0.address]).result);
+      add(`Serval connect through the router (${kind} datapath)`, await runInNetns(h2.ns.name, import.meta.path, ["--role", "client", "--kind", kind, "--netns", h2.ns.name, "--peer", h0.address], 60_000).result);
       replica.kill();
       router.kill();
       await Promise.allSettled([replica.result, router.result]);

@@ -16,11 +16,11 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import { parseIpv4, ServicePrefix } from "@serval/wire";
 import type { Datapath } from "@serval/datapath";
 import { openUdpDatapath, ServalApi, ServalNode } from "@serval/runtime";
 import { isRoot, iperf3, pair } from "../test/e2e/netns.ts";
+import { runInNetns, within } from "./_ns_child.ts";
 import { report } from "./harness.ts";
 import type { BenchRow } from "./harness.ts";
 
@@ -81,28 +81,6 @@ async function child(role: string, kind: Kind, netns: string, peer: string, seco
   process.exit(0);
 }
 
-function run(ns: string, childArgs: string[]): { ready: Promise<void>; result: Promise<Record<string, number>> } {
-  const p = spawn("ip", ["netns", "exec", ns, process.execPath, import.meta.path, ...childArgs], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  let ready!: () => void;
-  const readyP = new Promise<void>((r) => (ready = r));
-  p.stdout.setEncoding("utf8");
-  p.stdout.on("data", (s: string) => {
-    out += s;
-    if (out.includes("ready\n")) ready();
-  });
-  const timer = setTimeout(() => p.kill("SIGKILL"), (SECONDS + 30) * 1000);
-  const result = new Promise<Record<string, number>>((resolve, reject) => {
-    p.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line));
-      else reject(new Error(`goodput child ${childArgs.join(" ")} printed no result (exit ${code ?? signal}): ${out.slice(-300)}`));
-    });
-  });
-  return { ready: readyP, result };
-}
-
 async function main(): Promise<void> {
   if (!isRoot()) {
     console.log("[bench] skipped goodput.bench.ts: needs root (network namespaces)");
@@ -114,9 +92,9 @@ async function main(): Promise<void> {
     const { a, b } = t.hosts;
     for (const kind of ["packet", "udp", "udp-bun"] as const) {
       const common = ["--datapath", kind, "--seconds", String(SECONDS)];
-      const sink = run(b.ns.name, ["--role", "sink", "--netns", b.ns.name, "--peer", a.address, ...common]);
-      await Promise.race([sink.ready, new Promise((_, rej) => setTimeout(() => rej(new Error(`${kind} sink did not start`)), 10_000))]);
-      const source = run(a.ns.name, ["--role", "source", "--netns", a.ns.name, "--peer", b.address, ...common]);
+      const sink = runInNetns(b.ns.name, import.meta.path, ["--role", "sink", "--netns", b.ns.name, "--peer", a.address, ...common], (SECONDS + 30) * 1000);
+      await within(sink.ready, 10_000, `${kind} sink`);
+      const source = runInNetns(a.ns.name, import.meta.path, ["--role", "source", "--netns", a.ns.name, "--peer", b.address, ...common], (SECONDS + 30) * 1000);
       const [s, r] = await Promise.all([sink.result, source.result]);
       const bps = (s.bytes! * 8) / s.seconds!;
       rows.push({
