@@ -281,11 +281,7 @@ export class ServalNode {
       if (ht !== undefined && ht <= now) this.host.handleTimeout(now);
       const at = this.agent.pollTimeout();
       if (at !== undefined && at <= now) this.agent.handleTimeout(now);
-      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
-        if (this.agent.handleEvent(now, e)) continue;
-        this.stats.eventsOut++;
-        this.#tell(e);
-      }
+      this.#deliverEvents(now);
       for (let d = this.datapath.pollEvent(); d; d = this.datapath.pollEvent()) {
         this.datapathEvents.push(d);
         if (this.datapathEvents.length > 256) this.datapathEvents.shift();
@@ -298,14 +294,19 @@ export class ServalNode {
         }
       }
       // Hooks may have produced events (a flow closed by the application).
-      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
-        if (this.agent.handleEvent(now, e)) continue;
-        this.stats.eventsOut++;
-        this.#tell(e);
-      }
+      this.#deliverEvents(now);
       this.#flush();
     } finally {
       this.#inStep = false;
+    }
+  }
+
+  /** Host events: the control plane first, what it does not consume to the application. */
+  #deliverEvents(now: number): void {
+    for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
+      if (this.agent.handleEvent(now, e)) continue;
+      this.stats.eventsOut++;
+      this.#tell(e);
     }
   }
 
