@@ -15,8 +15,9 @@
  */
 
 import { describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
-import { skipUnlessRoot } from "./netns.ts";
+import { spawnSync } from "node:child_process";
+import { Netns, skipUnlessRoot } from "./netns.ts";
+import type { NsProcess } from "./netns.ts";
 
 const skip = skipUnlessRoot("connect over a 10 ms delay node");
 const CLI = new URL("../../packages/cli/main.ts", import.meta.url).pathname;
@@ -28,34 +29,13 @@ function ip(...args: string[]): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
 }
 
-interface Proc {
-  out: string;
-  readonly exited: Promise<number | null>;
-  kill(): void;
-}
-
-function inNs(ns: string, args: string[]): Proc {
-  const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const p: Proc = { out: "", exited: new Promise((r) => child.on("close", (c) => r(c))), kill: () => child.kill("SIGKILL") };
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (p.out += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (p.out += s));
-  return p;
-}
-
-async function waitFor(p: Proc, re: RegExp, ms: number): Promise<void> {
-  const end = performance.now() + ms;
-  while (!re.test(p.out)) {
-    if (performance.now() > end) throw new Error(`Timed out waiting for ${re}: ${p.out.slice(-500)}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe.skipIf(skip)("connect latency over a delay node", () => {
   test("a connect through the router over 10 ms one-way takes one round trip (plus the stack's processing, bounded)", async () => {
     const tag = `svdl${process.pid.toString(36)}`;
     const ns = { c: `${tag}c`, d: `${tag}d`, b: `${tag}b`, r: `${tag}r`, h: `${tag}h` };
     const net = `198.19.${200 + (process.pid % 50)}`;
-    const procs: Proc[] = [];
+    const procs: NsProcess[] = [];
+    const inNs = (n: string, args: string[]) => new Netns(n).spawn([process.execPath, ...args]);
     try {
       for (const n of Object.values(ns)) ip("netns", "add", n);
       // client c0 ↔ d0 [delay] d1 ↔ pd [bridge] pr ↔ r0 (router), ph ↔ h0 (replica)
@@ -79,28 +59,28 @@ describe.skipIf(skip)("connect latency over a delay node", () => {
 
       const bridge = inNs(ns.d, [BRIDGE, "--a", "d0", "--b", "d1", "--delay-ms", "10", "--seconds", "60"]);
       procs.push(bridge);
-      await waitFor(bridge, /ready/, 10_000);
+      await bridge.waitFor(/ready/, 10_000);
       // Frames cross the bridge raw: the endpoints must put real UDP checksums in them
       // (veth would otherwise leave them to an offload that never happens).
       for (const [n, i] of [[ns.c, "c0"], [ns.r, "r0"], [ns.h, "h0"]] as const) {
         spawnSync("ip", ["netns", "exec", n, "ethtool", "-K", i, "tx", "off"]);
       }
       // The path itself: a UDP ping-pong through the delay node (kernel to kernel).
-      const echo = spawn("ip", ["netns", "exec", ns.h, "python3", "-c", "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',7))\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(d,a)"], { stdio: "ignore" });
+      const echo = new Netns(ns.h).spawn(["python3", "-c", "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',7))\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(d,a)"]);
       await new Promise((r) => setTimeout(r, 300));
       const pp = spawnSync("ip", ["netns", "exec", ns.c, "python3", "-c", `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\nr=[]\nfor i in range(20):\n t=time.perf_counter(); s.sendto(b'x',('${net}.3',7)); s.recvfrom(100); r.append((time.perf_counter()-t)*1e6)\nr.sort(); print(int(r[0]), int(r[10]))`], { encoding: "utf8" });
-      echo.kill("SIGKILL");
+      echo.kill();
       console.log(`[e2e] the path alone (kernel UDP ping-pong): min/p50 ${pp.stdout.trim()} µs ${pp.stderr.trim().slice(-200)}`);
       const router = inNs(ns.r, [CLI, "router"]);
       const replica = inNs(ns.h, [CLI, "host", "--echo", "echo.example", "--router", `${net}.2`]);
       procs.push(router, replica);
-      await waitFor(router, /lease \+/, 10_000);
+      await router.waitFor(/lease \+/, 10_000);
 
       const client = inNs(ns.c, [CLIENT, "--router", `${net}.2`, "--service", "echo.example", "--count", "50", "--parallel", "1", "--bytes", "16", "--warmup", "50"]);
       procs.push(client);
       await client.exited;
-      const line = client.out.split("\n").find((l) => l.startsWith("{"));
-      if (!line) throw new Error(`client printed nothing: ${client.out.slice(-500)}`);
+      const line = client.stdout.split("\n").find((l) => l.startsWith("{"));
+      if (!line) throw new Error(`client printed nothing: ${client.stderr.slice(-500)}`);
       const r = JSON.parse(line) as { ok: number; connectUs: { min: number; p50: number; p90: number } };
       console.log(`[e2e] connect over a 10 ms one-way delay node: min ${r.connectUs.min} µs, p50 ${r.connectUs.p50} µs, p90 ${r.connectUs.p90} µs (one RTT = 20,000 µs)`);
       expect(r.ok).toBe(50);
