@@ -23,7 +23,7 @@
  */
 
 import { Context, Effect, Layer } from "effect";
-import type { Datapath, DatapathEvent, DatapathKind, DatapathStats, LocalAddress, PacketBatch } from "@serval/datapath";
+import type { Datapath, DatapathKind } from "@serval/datapath";
 import type { Lease } from "@serval/discovery";
 import { type Locator, locatorKey, ServicePrefix } from "@serval/wire";
 import { ConfigError, DatapathError, loadConfig, type NodeConfig, openDatapath, serveEcho, toNodeOptions } from "./config.ts";
@@ -220,11 +220,7 @@ interface Started {
 
 async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeReport) => void): Promise<Started> {
   const names = new Map(config.echo.map((s) => [ServicePrefix.parse(s).toString(), s] as const));
-  let watch: (() => void) | undefined;
-  // The node idles in `wait()` after every batch: the moment to look at the
-  // control plane's news (there is no other per-batch hook on ServalNode).
-  const datapath = new WatchedDatapath(inner, () => watch?.());
-  const opts = toNodeOptions(config, datapath);
+  const opts = toNodeOptions(config, inner);
   const node = await ServalNode.start(opts);
   let stopEcho: () => void = () => {};
   try {
@@ -248,7 +244,9 @@ async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeRe
     echo: config.echo,
   });
   const registeredWith = new Map<string, string>();
-  watch = () => {
+  // The control plane's news, looked at once per step of the node (and in
+  // the last step of close()): lease and registration changes.
+  const watch = () => {
     const leases = node.agent.leases;
     for (let e = leases?.pollEvent(); e; e = leases?.pollEvent()) {
       report(e.type === "lease-added" ? { type: "lease-added", lease: e.lease } : { type: "lease-removed", lease: e.lease, reason: e.reason });
@@ -271,6 +269,7 @@ async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeRe
     }
   };
   watch();
+  const unwatch = node.onStep(watch);
   return {
     node,
     async stop() {
@@ -281,61 +280,10 @@ async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeRe
       });
       stopEcho();
       await node.close();
-      watch = undefined;
+      unwatch();
       report({ type: "stopped" });
     },
   };
-}
-
-/** A datapath that calls `idle` each time the node is about to wait (once per batch) and before closing. */
-class WatchedDatapath implements Datapath {
-  readonly kind: DatapathKind;
-  readonly #inner: Datapath;
-  readonly #idle: () => void;
-
-  constructor(inner: Datapath, idle: () => void) {
-    this.#inner = inner;
-    this.#idle = idle;
-    this.kind = inner.kind;
-  }
-
-  localAddresses(): readonly LocalAddress[] {
-    return this.#inner.localAddresses();
-  }
-
-  receive(batch: PacketBatch): number {
-    return this.#inner.receive(batch);
-  }
-
-  send(batch: PacketBatch): number {
-    return this.#inner.send(batch);
-  }
-
-  pollEvent(): DatapathEvent | undefined {
-    return this.#inner.pollEvent();
-  }
-
-  wait(): Promise<void> {
-    this.#watch();
-    return this.#inner.wait();
-  }
-
-  stats(): DatapathStats {
-    return this.#inner.stats();
-  }
-
-  close(): Promise<void> {
-    this.#watch();
-    return this.#inner.close();
-  }
-
-  #watch(): void {
-    try {
-      this.#idle();
-    } catch {
-      // A reporter that fails (stdout closed…) must not stop the node's loop.
-    }
-  }
 }
 
 function errorText(e: unknown): string {
