@@ -77,14 +77,6 @@ export class ControlNode extends SalNode {
     this.#agent = undefined;
   }
 
-  /**
-   * Feeds a host event the way the simulator would (for tests that poll
-   * the host themselves).
-   */
-  feed(now: number, e: HostEvent): boolean {
-    return this.#agent?.handleEvent(now, e) ?? false;
-  }
-
   override pollTimeout(): number | undefined {
     const a = super.pollTimeout();
     const b = this.#agent?.pollTimeout();
