@@ -8,7 +8,6 @@
  */
 
 import { ControlAgent, type ControlAgentOptions } from "@serval/discovery";
-import type { HostEvent } from "@serval/sal";
 import { SalNode, type SalNodeOptions } from "./sal_node.ts";
 
 /** Options: a SAL node's, plus the agent's (created at {@linkcode ControlNode.start}). */
