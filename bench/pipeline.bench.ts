@@ -5,13 +5,13 @@
  *   Effect layers (`runNode`: config Schema, scoped datapath, scoped node,
  *   control-plane watcher, built-in echo service);
  * - **hand-wired**: the same two nodes started directly with
- *   `ServalNode.start` over `openUdpDatapath`, with the echo listener and
- *   the round-robin plugin wired by hand.
+ *   `ServalNode.start` over `openUdpDatapath`, with the round-robin plugin
+ *   wired by hand and the same echo service (`serveEcho`).
  *
  * The client is the same plain `ServalNode` in both. Measured: connects per
  * second through the router (SYN resolved by serviceID at the router, each
- * flow then closed; 8 in flight) and the echo round trip of one 32-byte
- * datagram on an open flow (p50, p99). All three nodes share this process
+ * connection reset once up; 8 in flight) and the echo round trip of 32 bytes
+ * on one Serval TCP connection through the application API (p50, p99). All three nodes share this process
  * (one core), so the numbers are the stack's CPU cost, not the network's.
  * Effect wraps the node and never runs per packet: the two columns should
  * tie within noise.
@@ -24,9 +24,8 @@
 
 import { Effect, Fiber } from "effect";
 import { ROUND_ROBIN_PLUGIN, roundRobin } from "@serval/plugin-round-robin";
-import { openUdpDatapath, parseConfig, type NodeReport, NodeReporter, runNode, ServalNode } from "@serval/runtime";
-import { EchoTransport } from "@serval/sal";
-import { type Locator, ServiceId, ServicePrefix } from "@serval/wire";
+import { openUdpDatapath, parseConfig, type NodeReport, NodeReporter, runNode, serveEcho, ServalApi, ServalNode } from "@serval/runtime";
+import type { Locator } from "@serval/wire";
 import { type BenchRow, report } from "./harness.ts";
 
 const SECONDS = Number(process.argv[2] ?? 1.5);
@@ -34,7 +33,6 @@ const PINGS = 1500;
 const WINDOW = 8;
 const LOOP = new Uint8Array([127, 0, 0, 1]);
 const SERVICE = "echo.example";
-const SVC = ServiceId.fromName(SERVICE);
 
 interface Setup {
   readonly name: string;
@@ -90,13 +88,7 @@ async function handWired(): Promise<Setup> {
     datapath: await openUdpDatapath({ address: "127.0.0.1", port: 0, broadcast: true }),
     control: { routers: [r] },
   });
-  const listener = host.host.listen(ServicePrefix.of(SVC), { transport: () => new EchoTransport("server") });
-  host.onEvent((e, n) => {
-    if (e.type === "incoming" && e.listener === listener) {
-      for (let f = n.host.accept(listener); f !== undefined; f = n.host.accept(listener));
-    } else if (e.type === "peer-fin") n.host.close(n.now(), e.flow);
-  });
-  host.kick();
+  serveEcho(host, [SERVICE]); // the same echo service the layer serves
   await until(() => (router.agent.leases?.size ?? 0) === 1, 2000, "registration");
   return {
     name: "hand-wired (ServalNode)",
@@ -106,23 +98,6 @@ async function handWired(): Promise<Setup> {
       await router.close();
     },
   };
-}
-
-/** A client end that tells when a datagram comes back, and keeps nothing. */
-class PingTransport extends EchoTransport {
-  onData: (() => void) | undefined;
-
-  constructor() {
-    super("client");
-  }
-
-  override handleSegment(now: number, buf: Uint8Array, off: number, len: number): void {
-    super.handleSegment(now, buf, off, len);
-    this.received.length = 0;
-    const f = this.onData;
-    this.onData = undefined;
-    f?.();
-  }
 }
 
 interface Measure {
@@ -138,30 +113,9 @@ async function measure(setup: Setup): Promise<Measure> {
     datapath: await openUdpDatapath({ address: "127.0.0.1", port: 0, broadcast: false }),
     control: { routers: [setup.router] },
   });
-  const waiting = new Map<number, (up: boolean) => void>();
-  client.onEvent((e) => {
-    if (e.type === "flow-up" || e.type === "flow-down") {
-      const w = waiting.get(e.flow);
-      waiting.delete(e.flow);
-      w?.(e.type === "flow-up");
-    }
-  });
-  const open = (t: EchoTransport): Promise<{ id: number; up: boolean }> => {
-    const id = client.host.connect(client.now(), SVC, t);
-    client.kick();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        resolve({ id, up: false });
-      }, 2000);
-      waiting.set(id, (up) => {
-        clearTimeout(timer);
-        resolve({ id, up });
-      });
-    });
-  };
+  const api = new ServalApi(client);
   try {
-    // Connects through the router, WINDOW in flight.
+    // Connects through the router, WINDOW in flight, each reset once up.
     let connects = 0;
     let failed = 0;
     const t0 = performance.now();
@@ -169,40 +123,36 @@ async function measure(setup: Setup): Promise<Measure> {
     await Promise.all(
       Array.from({ length: WINDOW }, async () => {
         while (performance.now() < end) {
-          const { id, up } = await open(new EchoTransport("client"));
-          if (up) connects++;
-          else failed++;
-          client.host.close(client.now(), id);
-          client.kick();
+          try {
+            (await api.connect(SERVICE)).abort();
+            connects++;
+          } catch {
+            failed++;
+          }
         }
       }),
     );
     const secs = (performance.now() - t0) / 1000;
-    // Echo round trips on one flow.
-    const t = new PingTransport();
-    const { id, up } = await open(t);
-    if (!up) throw new Error("bench: the ping flow did not open");
+    // Echo round trips of 32 bytes on one connection.
+    const c = await api.connect(SERVICE);
+    const w = c.writable.getWriter();
+    const r = c.readable.getReader();
     const payload = new Uint8Array(32).fill(7);
     const rtts: number[] = [];
     for (let i = 0; i < PINGS + 100; i++) {
       const s = performance.now();
-      const back = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), 1000);
-        t.onData = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-      t.write(payload);
-      client.host.flush(client.now(), id);
-      client.kick();
-      if (!(await back)) throw new Error("bench: an echo did not come back within 1 s");
+      await w.write(payload);
+      for (let got = 0; got < payload.length;) {
+        const { value, done } = await r.read();
+        if (done) throw new Error("bench: the echo connection ended");
+        got += value.length;
+      }
       if (i >= 100) rtts.push((performance.now() - s) * 1000); // the first 100 warm up
     }
-    client.host.close(client.now(), id);
-    client.kick();
+    c.abort();
     return { connects, failed, secs, rtts };
   } finally {
+    api.close();
     await client.close();
   }
 }
