@@ -18,6 +18,8 @@ import { type BenchRow, report } from "./harness.ts";
 import type { PeerResult } from "./udp_peer.ts";
 
 const PEER = join(import.meta.dir, "udp_peer.ts");
+/** The datapath rows measure Bun.udpSocket + sendMany (the datapath's default is node:dgram since; see BENCHMARKS.md). */
+const BACKEND = ["--backend", "bun"];
 const seconds = Number(process.argv[2] ?? 2.5);
 
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
@@ -36,7 +38,7 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
 
 /** Runs one receiver + sender pair and returns both results. */
 export async function runPair(mode: "datapath" | "naive", size: number, secs: number): Promise<{ send: PeerResult; recv: PeerResult }> {
-  const recv = Bun.spawn([process.execPath, PEER, "--recv", "--bind", "127.0.0.1:0", "--mode", mode, "--seconds", String(secs)], {
+  const recv = Bun.spawn([process.execPath, PEER, "--recv", "--bind", "127.0.0.1:0", "--mode", mode, "--seconds", String(secs), ...BACKEND], {
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -44,7 +46,7 @@ export async function runPair(mode: "datapath" | "naive", size: number, secs: nu
   const ready = JSON.parse((await out.next()).value ?? "{}") as { type?: string; port?: number };
   if (ready.type !== "ready") throw new Error(`udp_peer receiver did not start (exit ${await recv.exited})`);
   const send = Bun.spawn(
-    [process.execPath, PEER, "--send", "--to", `127.0.0.1:${ready.port}`, "--mode", mode, "--size", String(size), "--seconds", String(secs)],
+    [process.execPath, PEER, "--send", "--to", `127.0.0.1:${ready.port}`, "--mode", mode, "--size", String(size), "--seconds", String(secs), ...BACKEND],
     { stdout: "pipe", stderr: "inherit" },
   );
   const sendOut = await new Response(send.stdout).text();
