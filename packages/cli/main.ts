@@ -15,7 +15,13 @@ import pkg from "./package.json" with { type: "json" };
 
 const serval = Command.make("serval").pipe(
   Command.withDescription("Serval: service-centric networking. Applications name services, not hosts."),
-  Command.withSubcommands([demoCommand, idCommand, hostCommand, routerCommand, adhocCommand]),
+  Command.withSubcommands([
+    demoCommand,
+    idCommand,
+    hostCommand,
+    routerCommand,
+    adhocCommand,
+  ]),
 );
 
 // A usage error (unknown flag, bad value, missing argument): effect/cli has

@@ -14,5 +14,6 @@
 export { demoCommand } from "./demo_command.ts";
 export { foundationDemo } from "./foundation_demo.ts";
 export { describeServiceText, idCommand } from "./id_command.ts";
-export { adhocCommand, hostCommand, reportPrinter, routerCommand } from "./preset_command.ts";
-export type { FormatOptions, PresetRole } from "./preset_command.ts";
+export { adhocCommand, fail, hostCommand, PresetExit, presetFlags, reportPrinter, routerCommand, runPreset } from "./preset_command.ts";
+export type { FormatOptions, PresetFlags, PresetRole } from "./preset_command.ts";
+export { presetLayers } from "./preset_layers.ts";

@@ -18,11 +18,13 @@ import {
   type DatapathError,
   loadConfig,
   type NodeConfig,
+  type NodeExtraLayer,
   type NodeReport,
   NodeReporter,
   runNode,
 } from "@serval/runtime";
 import type { Locator } from "@serval/wire";
+import { presetLayers } from "./preset_layers.ts";
 import type { ServicePrefix } from "@serval/wire";
 
 /** A node role the CLI runs. */
@@ -122,7 +124,7 @@ function prefixText(p: ServicePrefix): string {
 }
 
 /** A failure that ends the command with a code, already printed (no stack trace). */
-class PresetExit extends Error {
+export class PresetExit extends Error {
   override readonly [Runtime.errorExitCode]: number;
   override readonly [Runtime.errorReported] = false;
 
@@ -142,7 +144,8 @@ function list(name: string, metavar: string, description: string) {
   return Flag.String(name).pipe(Flag.withMetavar(metavar), Flag.withDescription(description), Flag.atLeast(0));
 }
 
-const flags = {
+/** The flags every preset takes (`serval translate` adds its own to these). */
+export const presetFlags = {
   config: text("config", "FILE", "JSON config file (flags override it)"),
   datapath: text("datapath", "udp|packet", "udp (default) or packet (AF_PACKET, root)"),
   bind: text("bind", "IP", "IPv4 address to bind (udp; default 0.0.0.0)"),
@@ -158,14 +161,16 @@ const flags = {
   lifetimeMs: text("lifetime-ms", "MS", "host: lease lifetime asked (default 2500); router: longest lease granted (default 60000)"),
   announceMs: text("announce-ms", "MS", "router: between announcements (default 1000)"),
   balance: text("balance", "round-robin|random", "router: target selection among replicas (default round-robin)"),
+  runDir: text("run-dir", "DIR", "directory of the local management and application sockets (default $SERVAL_RUN_DIR, /run/serval as root)"),
 };
 
-type Flags = {
-  readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never;
+/** The parsed values of {@linkcode presetFlags}. */
+export type PresetFlags = {
+  readonly [K in keyof typeof presetFlags]: (typeof presetFlags)[K] extends Flag.Flag<infer A> ? A : never;
 };
 
 /** Flags as config fields (names of the `NodeConfig` schema; absent flags are `undefined`). */
-function flagConfig(role: PresetRole, f: Flags): Record<string, unknown> {
+function flagConfig(role: PresetRole, f: PresetFlags): Record<string, unknown> {
   const v = <A>(o: Option.Option<A>) => Option.getOrUndefined(o);
   return {
     role,
@@ -183,19 +188,26 @@ function flagConfig(role: PresetRole, f: Flags): Record<string, unknown> {
     lifetimeMs: v(f.lifetimeMs),
     announceMs: v(f.announceMs),
     balance: v(f.balance),
+    runDir: v(f.runDir),
   };
 }
 
 /**
- * Runs a preset: loads and validates the config, runs the node until a
+ * Runs a preset: loads and validates the config, runs the node and the
+ * layers that live on it ({@linkcode presetLayers}, then `extras`) until a
  * signal, prints its reports on stdout (errors on stderr).
+ *
+ * @param role The node's role.
+ * @param f The parsed preset flags.
+ * @param extras More layers on the node (`serval translate`'s translator).
+ * @returns The command's effect.
  */
-function runPreset(role: PresetRole, f: Flags): Effect.Effect<void, PresetExit> {
+export function runPreset(role: PresetRole, f: PresetFlags, extras: readonly NodeExtraLayer<PresetExit>[] = []): Effect.Effect<void, PresetExit> {
   const print = reportPrinter(role, { color: process.stdout.isTTY === true });
   const program = Effect.gen(function* () {
     const config = yield* loadConfig(Option.getOrUndefined(f.config), flagConfig(role, f));
     yield* Effect.sync(armShutdownGuard);
-    yield* runNode(config).pipe(
+    yield* runNode(config, [...presetLayers(role), ...extras]).pipe(
       Effect.provideService(NodeReporter, (r) => {
         for (const line of print(r)) console.log(line);
       }),
@@ -229,12 +241,19 @@ function armShutdownGuard(): void {
   process.once("SIGTERM", guard);
 }
 
-function fail(code: number, line: string): Effect.Effect<never, PresetExit> {
+/**
+ * Prints `line` on stderr and fails the command with exit code `code`.
+ *
+ * @param code The process's exit code.
+ * @param line The one line that says what went wrong.
+ * @returns A failing effect.
+ */
+export function fail(code: number, line: string): Effect.Effect<never, PresetExit> {
   return Console.error(line).pipe(Effect.andThen(Effect.fail(new PresetExit(code, line))));
 }
 
 function presetCommand<Name extends PresetRole>(role: Name, description: string) {
-  return Command.make(role, flags, (f) => runPreset(role, f)).pipe(Command.withDescription(description));
+  return Command.make(role, presetFlags, (f) => runPreset(role, f)).pipe(Command.withDescription(description));
 }
 
 /** `serval host`: an end host that registers its services with its router(s). */

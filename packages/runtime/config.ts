@@ -105,6 +105,10 @@ export const NodeConfig = Schema.Struct({
   balance: withDefault(Schema.Literals(["round-robin", "random"]).annotate({ message: "expected round-robin or random" }), "round-robin"),
   echo: withDefault(Schema.Array(ServiceText), []),
   aggregates: withDefault(Schema.Array(ServiceText), []),
+  /** Directory of the daemon's local sockets (management, applications); default {@linkcode defaultRunDir}. */
+  runDir: Schema.optionalKey(Schema.String.annotate({ message: "expected a directory path" }).check(
+    Schema.makeFilter((s: string) => s.length > 0 && s.length < 90, { message: "expected a directory path (1..89 characters: socket paths are short)" }),
+  )),
 }).check(Schema.makeFilter(crossFieldIssues));
 
 /** A decoded, valid node configuration. */
@@ -484,4 +488,31 @@ export function serveEcho(node: ServalNode, services: readonly string[]): () => 
   return () => {
     for (const l of listeners) l.close();
   };
+}
+
+/**
+ * Where a daemon puts its local sockets when the config names no `runDir`:
+ * `$SERVAL_RUN_DIR`, else `/run/serval` for root, else
+ * `$XDG_RUNTIME_DIR/serval`, else `/tmp/serval-<uid>`.
+ *
+ * @param env The environment (default `process.env`).
+ * @param uid The user id (default the process's).
+ * @returns The directory.
+ *
+ * @example
+ * ```ts
+ * import { defaultRunDir } from "@serval/runtime";
+ * console.assert(defaultRunDir({}, 0) === "/run/serval");
+ * console.assert(defaultRunDir({ XDG_RUNTIME_DIR: "/run/user/1000" }, 1000) === "/run/user/1000/serval");
+ * console.assert(defaultRunDir({ SERVAL_RUN_DIR: "/tmp/x" }, 0) === "/tmp/x");
+ * ```
+ */
+export function defaultRunDir(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  uid: number = process.getuid?.() ?? 0,
+): string {
+  if (env.SERVAL_RUN_DIR) return env.SERVAL_RUN_DIR;
+  if (uid === 0) return "/run/serval";
+  if (env.XDG_RUNTIME_DIR) return `${env.XDG_RUNTIME_DIR}/serval`;
+  return `/tmp/serval-${uid}`;
 }

@@ -195,7 +195,8 @@ export function nodeLayer(config: NodeConfig): Layer.Layer<RunningNode | ServalD
  * runtime, or `Fiber.interrupt`), then shuts it down gracefully.
  *
  * @param config A valid config.
- * @returns An effect that never succeeds; it fails when the node cannot start.
+ * @param extras Layers that run on the node ({@linkcode NodeExtraLayer}).
+ * @returns An effect that never succeeds; it fails when the node (or an extra layer) cannot start.
  *
  * @example
  * ```ts
@@ -206,9 +207,22 @@ export function nodeLayer(config: NodeConfig): Layer.Layer<RunningNode | ServalD
  * await Effect.runPromise(Fiber.interrupt(fiber));
  * ```
  */
-export function runNode(config: NodeConfig): Effect.Effect<never, ConfigError | DatapathError> {
-  return Layer.launch(nodeLayer(config));
+export function runNode<E = never>(
+  config: NodeConfig,
+  extras: readonly NodeExtraLayer<E>[] = [],
+): Effect.Effect<never, ConfigError | DatapathError | E> {
+  const node = nodeLayer(config);
+  if (extras.length === 0) return Layer.launch(node);
+  const [first, ...rest] = extras;
+  return Layer.launch(Layer.mergeAll(first!, ...rest).pipe(Layer.provideMerge(node)));
 }
+
+/**
+ * A layer built on a running node (a management socket, an application
+ * socket, a translator): built after the node started, released before it
+ * stops, so the node still withdraws its registrations after them.
+ */
+export type NodeExtraLayer<E = never> = Layer.Layer<never, E, RunningNode | ServalConfig | ServalDatapath>;
 
 // ---------------------------------------------------------------------------
 // Starting, watching and stopping (plain code: runs once, or once per batch)

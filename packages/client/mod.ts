@@ -1,0 +1,7 @@
+/**
+ * @serval/client (being built).
+ *
+ * @module
+ */
+
+export {};

@@ -1,0 +1,7 @@
+/**
+ * @serval/management (being built).
+ *
+ * @module
+ */
+
+export {};

@@ -1,0 +1,7 @@
+/**
+ * @serval/translator (being built).
+ *
+ * @module
+ */
+
+export {};
