@@ -101,9 +101,15 @@ export class ControlAgent {
   /**
    * @param host The node's SAL host.
    * @param opts Role and tunables.
-   * @throws {RangeError} On a router without a boot id.
+   * @throws {RangeError} On a router without a boot id, or a weight or priority the control messages cannot carry.
    */
   constructor(host: SalHost, opts: ControlAgentOptions) {
+    // Checked here, once: found only when a registration is encoded, they
+    // would be counted as oversized messages and the host never registered.
+    const w = opts.weight ?? 1;
+    const p = opts.priority ?? 0;
+    if (!Number.isInteger(w) || w < 1 || w > 0xffff) throw new RangeError(`Cannot create control agent: weight ${w} is not an integer 1..65535`);
+    if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new RangeError(`Cannot create control agent: priority ${p} is not an integer 0..65535`);
     this.#host = host;
     this.#opts = opts;
     this.role = opts.role;
@@ -230,6 +236,7 @@ export class ControlAgent {
     for (let d = this.discovery?.pollEvent(); d; d = this.discovery?.pollEvent()) {
       if (d.type === "router-up") this.#routerUp(now, d.router.locator, d.router.priority);
       else if (d.type === "router-down") this.#routerDown(now, d.router.locator);
+      else if (d.type === "router-priority") this.#routerPriority(d.router.locator, d.router.priority);
       else this.registrar?.routerRestarted(now, d.router.locator);
     }
     for (let v = this.resolver?.pollVerdict(); v; v = this.resolver?.pollVerdict()) {
@@ -280,7 +287,21 @@ export class ControlAgent {
     this.registrar?.addRouter(now, r);
   }
 
+  /** A router announces a new priority: its default rule moves to that priority's set. */
+  #routerPriority(r: Locator, priority: number): void {
+    if (!this.#defaults.has(locatorKey(r)) || this.#isStatic(r)) return;
+    this.#host.serviceTable.modifyTarget(ServicePrefix.DEFAULT, { type: "forward", locator: r }, { priority });
+  }
+
+  #isStatic(r: Locator): boolean {
+    const k = locatorKey(r);
+    return this.#static.some((s) => locatorKey(s) === k);
+  }
+
   #routerDown(now: number, r: Locator): void {
+    // A configured router stays in use when discovery stops hearing it
+    // (it may not announce at all); its registrations' refreshes tell.
+    if (this.#isStatic(r)) return;
     const k = locatorKey(r);
     if (this.#defaults.delete(k)) this.#host.serviceTable.removeTarget(ServicePrefix.DEFAULT, { type: "forward", locator: r });
     this.registrar?.removeRouter(now, r);

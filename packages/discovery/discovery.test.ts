@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { SeededRandom, ServiceTable } from "@serval/sal";
+import { SalHost, SeededRandom, ServiceTable } from "@serval/sal";
 import { type Locator, ServiceId, ServicePrefix } from "@serval/wire";
-import { LeaseTable, RouterAnnouncer, RouterDiscovery, ServiceRegistrar, ServiceResolver } from "./mod.ts";
+import { ControlAgent, LeaseTable, RouterAnnouncer, RouterDiscovery, ServiceRegistrar, ServiceResolver } from "./mod.ts";
 
 const loc = (d: number): Locator => ({ address: new Uint8Array([198, 18, 0, d]), port: 0 });
 const entry = (name: string, weight = 1) => ({ prefix: ServicePrefix.parse(name), priority: 0, weight });
@@ -218,5 +218,51 @@ describe("ServiceResolver", () => {
     const many = Array.from({ length: 10 }, (_, i) => loc(10 + i));
     r.handleMessage(1, { type: "service-advertise", seq, lifetimeMs: 60_000, services: [entry("x.example/64")], locators: many }, loc(10));
     expect(r.learnedCount).toBe(3);
+  });
+});
+
+describe("ControlAgent router changes", () => {
+  const ann = (priority: number, lifetimeMs = 3000) => ({ type: "router-announce" as const, seq: 1, lifetimeMs, bootId: 7, priority, locators: [] });
+  const setup = (routers: Locator[]) => {
+    const host = new SalHost({ random: new SeededRandom(3), locals: [loc(9)] });
+    const agent = new ControlAgent(host, { role: "host", routers, discover: true });
+    agent.start(0);
+    return { host, agent };
+  };
+  const defaultTargets = (host: SalHost) =>
+    (host.serviceTable.get(ServicePrefix.DEFAULT)?.sets ?? []).flatMap((s) => s.targets.map((t) => ({ priority: s.priority, locator: t.locator && [...t.locator.address].join(".") })));
+
+  test("a configured router stays in use when discovery stops hearing it; a discovered one goes", () => {
+    const { host, agent } = setup([loc(1)]);
+    agent.discovery!.handleMessage(1, ann(0, 1), loc(1));
+    agent.discovery!.handleMessage(1, ann(0, 1), loc(2));
+    agent.pump(1);
+    expect(agent.routers().length).toBe(2);
+    agent.handleTimeout(5_000);
+    expect(agent.routers().map((r) => r.address[3])).toEqual([1]);
+    expect(defaultTargets(host)).toEqual([{ priority: 0, locator: "198.18.0.1" }]);
+    agent.stop(6_000);
+  });
+
+  test("a discovered router's new priority moves its default rule", () => {
+    const { host, agent } = setup([]);
+    agent.discovery!.handleMessage(1, ann(0), loc(2));
+    agent.pump(1);
+    expect(defaultTargets(host)).toEqual([{ priority: 0, locator: "198.18.0.2" }]);
+    agent.discovery!.handleMessage(2, ann(5), loc(2));
+    agent.pump(2);
+    expect(defaultTargets(host)).toEqual([{ priority: 5, locator: "198.18.0.2" }]);
+    agent.stop(3);
+    expect(host.serviceTable.get(ServicePrefix.DEFAULT)).toBeUndefined();
+  });
+});
+
+describe("ControlAgent options", () => {
+  test("a weight or priority the control messages cannot carry is refused at construction", () => {
+    const host = new SalHost({ random: new SeededRandom(3), locals: [loc(9)] });
+    for (const bad of [{ weight: 0 }, { weight: 65536 }, { weight: 1.5 }, { priority: -1 }, { priority: 70000 }]) {
+      expect(() => new ControlAgent(host, { role: "host", routers: [loc(1)], ...bad })).toThrow(RangeError);
+    }
+    expect(() => new ControlAgent(host, { role: "host", routers: [loc(1)], weight: 65535, priority: 65535 })).not.toThrow();
   });
 });

@@ -33,7 +33,9 @@ export interface KnownRouter {
 export type DiscoveryEvent =
   | { readonly type: "router-up"; readonly router: KnownRouter }
   | { readonly type: "router-down"; readonly router: KnownRouter }
-  | { readonly type: "router-restarted"; readonly router: KnownRouter };
+  | { readonly type: "router-restarted"; readonly router: KnownRouter }
+  /** The same router (same boot) now announces another priority. */
+  | { readonly type: "router-priority"; readonly router: KnownRouter };
 
 /** Options of a {@linkcode RouterDiscovery}; times in microseconds. */
 export interface RouterDiscoveryOptions {
@@ -144,6 +146,7 @@ export class RouterDiscovery {
     this.#routers.set(key, r);
     if (!old) this.#events.push({ type: "router-up", router: r });
     else if (old.bootId !== msg.bootId) this.#events.push({ type: "router-restarted", router: r });
+    if (old && old.priority !== msg.priority) this.#events.push({ type: "router-priority", router: r });
     this.#solicitAt = -1;
   }
 
