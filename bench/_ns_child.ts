@@ -21,7 +21,9 @@ export interface NsChild {
 }
 
 /**
- * Runs `bun script ...args` inside namespace `ns`; it is killed after `timeoutMs`.
+ * Runs `bun script ...args` inside namespace `ns`; it is killed after
+ * `timeoutMs`. `runtimeArgs` go to the runtime before the script (e.g.
+ * `--cpu-prof`).
  *
  * @example
  * ```ts
@@ -30,8 +32,8 @@ export interface NsChild {
  * await child.ready;
  * ```
  */
-export function runInNetns(ns: string, script: string, args: string[], timeoutMs: number): NsChild {
-  const p = spawn("ip", ["netns", "exec", ns, process.execPath, script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+export function runInNetns(ns: string, script: string, args: string[], timeoutMs: number, runtimeArgs: string[] = []): NsChild {
+  const p = spawn("ip", ["netns", "exec", ns, process.execPath, ...runtimeArgs, script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));

@@ -11,6 +11,9 @@
  * UDP datapath.
  *
  * Run: `sudo npx bun bench/goodput.bench.ts` (or `npm run bench -- goodput`).
+ * Environment: `GOODPUT_SECONDS` (default 3), `GOODPUT_KINDS` (rows, e.g.
+ * `packet,iperf3`), `GOODPUT_CHILD_FLAGS` (runtime flags of both children,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  * Child roles: `--role sink|source --datapath packet|udp|udp-bun --netns NS --peer IP --seconds S`.
  *
  * @module
@@ -25,6 +28,10 @@ import { report } from "./harness.ts";
 import type { BenchRow } from "./harness.ts";
 
 const SECONDS = Number(process.env.GOODPUT_SECONDS ?? 3);
+/** Rows to run (comma-separated kinds, e.g. `packet`; default all, iperf3 included). */
+const KINDS = (process.env.GOODPUT_KINDS ?? "packet,udp,udp-bun,iperf3").split(",");
+/** Runtime flags for the children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile both ends. */
+const CHILD_FLAGS = (process.env.GOODPUT_CHILD_FLAGS ?? "").split(" ").filter((x) => x !== "");
 const SERVICE = "sink.example";
 
 const args = process.argv.slice(2);
@@ -38,7 +45,7 @@ type Kind = "packet" | "udp" | "udp-bun";
 async function openDatapath(kind: Kind, netns: string): Promise<Datapath> {
   if (kind === "packet") {
     const { openPacketDatapath } = await import("@serval/datapath-ffi");
-    return openPacketDatapath({ netns });
+    return openPacketDatapath({ netns, ...(process.env.GOODPUT_RING ? { ringVersion: Number(process.env.GOODPUT_RING) as 2 | 3 } : {}), ...(process.env.GOODPUT_BLOCK ? { ringBlockSize: Number(process.env.GOODPUT_BLOCK), ringBlockCount: Math.round((4 << 20) / Number(process.env.GOODPUT_BLOCK)) } : {}) });
   }
   // The process already runs inside the namespace (ip netns exec).
   return openUdpDatapath({ backend: kind === "udp-bun" ? "bun" : "dgram" });
@@ -48,33 +55,54 @@ async function openDatapath(kind: Kind, netns: string): Promise<Datapath> {
 async function child(role: string, kind: Kind, netns: string, peer: string, seconds: number): Promise<void> {
   const dp = await openDatapath(kind, netns);
   const node = await ServalNode.start({ role: "host", datapath: dp, mtu: kind === "packet" ? 1480 : 1472, control: { discover: false } });
-  const api = new ServalApi(node);
+  const api = new ServalApi(node, process.env.GOODPUT_BUF ? { receiveBuffer: Number(process.env.GOODPUT_BUF), sendBuffer: Number(process.env.GOODPUT_BUF) } : {});
   if (role === "sink") {
     const l = api.listen(SERVICE);
     console.log("ready");
     const c = await l.accept();
     let bytes = 0, first = 0, last = 0;
+    let cpu0 = process.cpuUsage();
     for await (const chunk of c.readable) {
       const now = performance.now();
-      if (first === 0) first = now;
+      if (first === 0) {
+        first = now;
+        cpu0 = process.cpuUsage();
+      }
       last = now;
       bytes += chunk.length;
     }
-    console.log(JSON.stringify({ bytes, seconds: (last - first) / 1000 }));
+    console.error("DBG sink", JSON.stringify((globalThis as any).__dbg), JSON.stringify(node.stats)); // DBG
+    const cpu = process.cpuUsage(cpu0);
+    console.log(JSON.stringify({ bytes, seconds: (last - first) / 1000, cpu: (cpu.user + cpu.system) / 1e6 }));
   } else {
     node.host.serviceTable.addTarget(ServicePrefix.parse(SERVICE), {
       type: "forward",
       locator: { address: parseIpv4(peer), port: kind === "packet" ? 0 : 54325 },
     });
     const c = await api.connect(SERVICE);
+    { // DBG: why does the source wait?
+      const dp = node.datapath as any; const orig = dp.wait.bind(dp); const h: Record<string, number> = {}; let idleMs = 0;
+      dp.wait = () => { const st = c.stats(); const infl = st.bytesSent - st.bytesAcked; const k = "inflight" + Math.floor(infl / 131072) * 128 + "K"; h[k] = (h[k] ?? 0) + 1; const t = performance.now(); const p = orig(); p.then(() => { idleMs += performance.now() - t; }); return p; };
+      setTimeout(() => console.error("DBG waits", JSON.stringify(h), "idle ms", idleMs.toFixed(0)), seconds * 1000 - 10);
+    }
     const w = c.writable.getWriter();
     const chunk = new Uint8Array(256 << 10);
-    const end = performance.now() + seconds * 1000;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const end = t0 + seconds * 1000;
     while (performance.now() < end) await w.write(chunk);
     await w.close();
     await c.closed;
     const s = c.stats();
-    console.log(JSON.stringify({ retransmitted: s.bytesRetransmitted, rto: s.retransmitTimeouts, fr: s.fastRecoveries }));
+    console.error("DBG source", JSON.stringify((globalThis as any).__dbg), JSON.stringify(node.stats), JSON.stringify(s)); // DBG
+    const cpu = process.cpuUsage(cpu0);
+    console.log(JSON.stringify({
+      retransmitted: s.bytesRetransmitted,
+      rto: s.retransmitTimeouts,
+      fr: s.fastRecoveries,
+      cpu: (cpu.user + cpu.system) / 1e6,
+      seconds: (performance.now() - t0) / 1000,
+    }));
   }
   api.close();
   await node.close();
@@ -91,26 +119,37 @@ async function main(): Promise<void> {
   try {
     const { a, b } = t.hosts;
     for (const kind of ["packet", "udp", "udp-bun"] as const) {
+      if (!KINDS.includes(kind)) continue;
       const common = ["--datapath", kind, "--seconds", String(SECONDS)];
-      const sink = runInNetns(b.ns.name, import.meta.path, ["--role", "sink", "--netns", b.ns.name, "--peer", a.address, ...common], (SECONDS + 30) * 1000);
+      const sink = runInNetns(b.ns.name, import.meta.path, ["--role", "sink", "--netns", b.ns.name, "--peer", a.address, ...common], (SECONDS + 30) * 1000, CHILD_FLAGS);
       await within(sink.ready, 10_000, `${kind} sink`);
-      const source = runInNetns(a.ns.name, import.meta.path, ["--role", "source", "--netns", a.ns.name, "--peer", b.address, ...common], (SECONDS + 30) * 1000);
+      const source = runInNetns(a.ns.name, import.meta.path, ["--role", "source", "--netns", a.ns.name, "--peer", b.address, ...common], (SECONDS + 30) * 1000, CHILD_FLAGS);
       const [s, r] = await Promise.all([sink.result, source.result]);
       const bps = (s.bytes! * 8) / s.seconds!;
       rows.push({
         name: `Serval TCP over the ${kind === "packet" ? "packet datapath" : kind === "udp" ? "UDP datapath (node:dgram)" : "UDP datapath (Bun.udpSocket)"}`,
         nsPerOp: 1e9 / (bps / 8 / 1448),
         opsPerSec: bps / 8 / 1448,
-        extra: { "Gbit/s": (bps / 1e9).toFixed(2), "retransmitted MB": ((r.retransmitted ?? 0) / 1e6).toFixed(1), rto: String(r.rto ?? 0), fr: String(r.fr ?? 0) },
+        extra: {
+          "Gbit/s": (bps / 1e9).toFixed(2),
+          // CPU of each process (all its threads) per 1448 B: what a packet costs, whatever else runs.
+          "source CPU ns/op": ((r.cpu! * 1e9) / (s.bytes! / 1448)).toFixed(0),
+          "sink CPU ns/op": ((s.cpu! * 1e9) / (s.bytes! / 1448)).toFixed(0),
+          "retransmitted MB": ((r.retransmitted ?? 0) / 1e6).toFixed(1),
+          rto: String(r.rto ?? 0),
+          fr: String(r.fr ?? 0),
+        },
       });
     }
-    const k = await iperf3(a, b, { seconds: SECONDS });
-    rows.push({
-      name: "kernel reference: iperf3 TCP",
-      nsPerOp: 1e9 / (k.receivedBps / 8 / 1448),
-      opsPerSec: k.receivedBps / 8 / 1448,
-      extra: { "Gbit/s": (k.receivedBps / 1e9).toFixed(2) },
-    });
+    if (KINDS.includes("iperf3")) {
+      const k = await iperf3(a, b, { seconds: SECONDS });
+      rows.push({
+        name: "kernel reference: iperf3 TCP",
+        nsPerOp: 1e9 / (k.receivedBps / 8 / 1448),
+        opsPerSec: k.receivedBps / 8 / 1448,
+        extra: { "Gbit/s": (k.receivedBps / 1e9).toFixed(2) },
+      });
+    }
   } finally {
     t.close();
   }

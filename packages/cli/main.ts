@@ -8,9 +8,16 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node";
 import { Effect } from "effect";
 import { CliError, Command } from "effect/cli";
+import { connectCommand, listenCommand } from "./app_command.ts";
 import { demoCommand } from "./demo_command.ts";
 import { idCommand } from "./id_command.ts";
+import { flowCommand } from "./flow_command.ts";
+import { migrateCommand } from "./migrate_command.ts";
+import { leaseCommand, withRouterLs } from "./router_command.ts";
+import { serviceCommand } from "./service_command.ts";
+import { statsCommand } from "./stats_command.ts";
 import { adhocCommand, hostCommand, routerCommand } from "./preset_command.ts";
+import { translateCommand } from "./translate_command.ts";
 import pkg from "./package.json" with { type: "json" };
 
 const serval = Command.make("serval").pipe(
@@ -19,8 +26,16 @@ const serval = Command.make("serval").pipe(
     demoCommand,
     idCommand,
     hostCommand,
-    routerCommand,
+    withRouterLs(routerCommand),
     adhocCommand,
+    translateCommand,
+    listenCommand,
+    connectCommand,
+    serviceCommand,
+    flowCommand,
+    statsCommand,
+    migrateCommand,
+    leaseCommand,
   ]),
 );
 

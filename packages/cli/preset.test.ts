@@ -1,9 +1,12 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openUdpDatapath, ServalApi, ServalNode } from "@serval/runtime";
 import { reportPrinter } from "./preset_command.ts";
+import { daemonEnv, removeRunDirs } from "../../test/run_dirs.ts";
+
+afterAll(removeRunDirs);
 
 const MAIN = join(import.meta.dir, "main.ts");
 const SHIM = join(import.meta.dir, "bin", "serval.js");
@@ -15,7 +18,7 @@ class Proc {
   readonly proc: ReturnType<typeof Bun.spawn>;
 
   constructor(cmd: string[]) {
-    this.proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    this.proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: daemonEnv() });
     void this.#pump(this.proc.stdout as ReadableStream<Uint8Array>, this.out);
     void this.#pump(this.proc.stderr as ReadableStream<Uint8Array>, this.err);
   }

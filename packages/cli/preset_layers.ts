@@ -6,8 +6,11 @@
  * @module
  */
 
+import { Layer } from "effect";
+import { appSocketLayer } from "@serval/client";
+import { managementLayer } from "@serval/management";
 import type { NodeExtraLayer } from "@serval/runtime";
-import type { PresetExit, PresetRole } from "./preset_command.ts";
+import { fail, type PresetExit, type PresetRole } from "./preset_command.ts";
 
 /**
  * The extra layers of a preset of `role`.
@@ -23,6 +26,8 @@ import type { PresetExit, PresetRole } from "./preset_command.ts";
  */
 export function presetLayers(role: PresetRole): NodeExtraLayer<PresetExit>[] {
   const layers: NodeExtraLayer<PresetExit>[] = [];
+  layers.push(appSocketLayer({ onReady: (path) => console.log(`serval ${role}: applications at ${path}`) }).pipe(Layer.catchTag("AppSocketError", (e) => Layer.effectDiscard(fail(1, `serval ${role}: ${e.message}`)))));
+  layers.push(managementLayer({ onReady: (path) => console.log(`serval ${role}: management at ${path}`) }).pipe(Layer.catchTag("ManagementStartError", (e) => Layer.effectDiscard(fail(1, `serval ${role}: ${e.message}`)))));
   void role;
   return layers;
 }

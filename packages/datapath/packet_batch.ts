@@ -68,17 +68,20 @@ export class PacketBatch {
 
   /**
    * @param capacity Most packets held.
-   * @param bytes Size of the data area (default: capacity × 2048).
+   * @param bytes Size of the data area (default: capacity × 2048), or the
+   *   data area itself (e.g. a `checksumBuffer` from `@serval/wire`, where
+   *   received segments are checksummed faster).
    * @throws {RangeError} On a non-positive capacity or size.
    */
-  constructor(readonly capacity: number, bytes: number = capacity * 2048) {
+  constructor(readonly capacity: number, bytes: number | Uint8Array = capacity * 2048) {
     if (!Number.isInteger(capacity) || capacity <= 0) {
       throw new RangeError(`Cannot create batch: capacity is ${capacity}, must be a positive integer`);
     }
-    if (!Number.isInteger(bytes) || bytes <= 0) {
-      throw new RangeError(`Cannot create batch: size is ${bytes} bytes, must be a positive integer`);
+    const size = typeof bytes === "number" ? bytes : bytes.length;
+    if (!Number.isInteger(size) || size <= 0) {
+      throw new RangeError(`Cannot create batch: size is ${size} bytes, must be a positive integer`);
     }
-    this.data = new Uint8Array(bytes);
+    this.data = typeof bytes === "number" ? new Uint8Array(bytes) : bytes;
     this.offset = new Uint32Array(capacity);
     this.length = new Uint32Array(capacity);
     this.family = new Uint8Array(capacity);
@@ -120,19 +123,32 @@ export class PacketBatch {
     const i = this.count++;
     this.offset[i] = this.used;
     this.length[i] = len;
-    this.data.set(bytes.subarray(off, off + len), this.used);
+    this.data.set(off === 0 && len === bytes.length ? bytes : bytes.subarray(off, off + len), this.used);
     this.used += len;
     this.family[i] = dst.address.length === 16 ? 6 : 4;
     const at = i * ADDR_SLOT;
-    this.srcAddr.fill(0, at, at + ADDR_SLOT);
-    this.dstAddr.fill(0, at, at + ADDR_SLOT);
-    if (src) this.srcAddr.set(src.address, at);
-    this.dstAddr.set(dst.address, at);
+    // Byte loops, not fill/set: four native calls per packet cost more than the copy of a segment's addresses.
+    putAddr(this.srcAddr, at, src?.address);
+    putAddr(this.dstAddr, at, dst.address);
     this.srcPort[i] = src?.port ?? 0;
     this.dstPort[i] = dst.port;
     this.ifindex[i] = ifindex;
     this.flags[i] = flags;
     return i;
+  }
+
+  /**
+   * Whether packet i's source is `loc` (same address and port): lets a
+   * receiver reuse the locator of the previous packet instead of allocating
+   * one per packet. Allocation: none.
+   */
+  srcIs(i: number, loc: Locator): boolean {
+    return this.srcPort[i] === loc.port && sameAddr(this.srcAddr, i * ADDR_SLOT, this.family[i] === 6 ? 16 : 4, loc.address);
+  }
+
+  /** Whether packet i's destination is `loc` (see {@linkcode PacketBatch.srcIs}). Allocation: none. */
+  dstIs(i: number, loc: Locator): boolean {
+    return this.dstPort[i] === loc.port && sameAddr(this.dstAddr, i * ADDR_SLOT, this.family[i] === 6 ? 16 : 4, loc.address);
   }
 
   /** Packet i's bytes (a view, valid until the batch is reused). */
@@ -156,4 +172,17 @@ export class PacketBatch {
     const at = i * ADDR_SLOT;
     return { address: addrs.slice(at, at + n), port };
   }
+}
+
+/** Writes an address into a 16-byte slot, zero-padded (all zero when `a` is undefined). */
+function putAddr(slots: Uint8Array, at: number, a: Uint8Array | undefined): void {
+  const n = a === undefined ? 0 : Math.min(a.length, ADDR_SLOT);
+  for (let j = 0; j < n; j++) slots[at + j] = a![j]!;
+  for (let j = n; j < ADDR_SLOT; j++) slots[at + j] = 0;
+}
+
+function sameAddr(slots: Uint8Array, at: number, n: number, a: Uint8Array): boolean {
+  if (a.length !== n) return false;
+  for (let j = 0; j < n; j++) if (slots[at + j] !== a[j]) return false;
+  return true;
 }

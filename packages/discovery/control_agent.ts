@@ -176,9 +176,12 @@ export class ControlAgent {
     this.#started = false;
   }
 
-  /** Our locators changed (an address came or went): re-register and re-announce. */
-  setLocators(now: number, locators: readonly Locator[]): void {
-    this.registrar?.setLocators(now, locators);
+  /**
+   * Our locators changed (an address came or went): re-register and
+   * re-announce. `withdrawn`: addresses we lost, whose leases routers drop at once.
+   */
+  setLocators(now: number, locators: readonly Locator[], withdrawn: readonly Locator[] = []): void {
+    this.registrar?.setLocators(now, locators, withdrawn);
     this.responder?.setLocators(locators);
     this.announcer?.setLocators(now, locators);
     this.pump(now);

@@ -93,10 +93,35 @@ export class ServiceRegistrar {
   /**
    * Sets the locators sent in registrations (empty: routers use the
    * packet's source address); re-registers everywhere when they change.
+   * `withdrawn` are locators we no longer have (an address that went away):
+   * their leases are unregistered at once, by name, rather than left to
+   * expire while routers send new flows to a dead address.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { ServiceRegistrar } from "@serval/discovery";
+   * import { ServicePrefix } from "@serval/wire";
+   * const reg = new ServiceRegistrar();
+   * reg.addRouter(0, { address: new Uint8Array([198, 18, 0, 1]), port: 0 });
+   * reg.bind(0, { prefix: ServicePrefix.parse("web.example"), priority: 0, weight: 1 });
+   * reg.pollTransmit();
+   * const old = { address: new Uint8Array([198, 18, 0, 7]), port: 0 };
+   * reg.setLocators(1, [], [old]);
+   * const m = reg.pollTransmit()!.message;
+   * assertEquals(m.type === "unregister" ? m.locators : [], [old]);
+   * assertEquals(reg.pollTransmit()?.message.type, "register");
+   * ```
    */
-  setLocators(now: number, locators: readonly Locator[]): void {
+  setLocators(now: number, locators: readonly Locator[], withdrawn: readonly Locator[] = []): void {
     this.#locators = locators;
-    for (const r of this.#routers.values()) this.#register(r);
+    for (const r of this.#routers.values()) {
+      if (withdrawn.length > 0) {
+        const all = this.services();
+        for (let i = 0; i < all.length; i += this.#perMessage) this.#send(r, "unregister", all.slice(i, i + this.#perMessage), 0, withdrawn);
+      }
+      this.#register(r);
+    }
     this.#arm(now);
   }
 
@@ -187,9 +212,9 @@ export class ServiceRegistrar {
     }
   }
 
-  #send(router: Locator, type: "register" | "unregister", services: readonly ServiceEntry[], lifetimeMs: number): void {
+  #send(router: Locator, type: "register" | "unregister", services: readonly ServiceEntry[], lifetimeMs: number, locators = this.#locators): void {
     this.#seq = (this.#seq + 1) >>> 0;
-    this.#out.push({ to: router, message: { type, seq: this.#seq, lifetimeMs, services, locators: this.#locators } });
+    this.#out.push({ to: router, message: { type, seq: this.#seq, lifetimeMs, services, locators } });
   }
 
   /** Queues news for {@linkcode pollEvent}, the oldest dropped beyond 1024 (a driver that never polls must not leak). */

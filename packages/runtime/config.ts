@@ -109,6 +109,11 @@ export const NodeConfig = Schema.Struct({
   runDir: Schema.optionalKey(Schema.String.annotate({ message: "expected a directory path" }).check(
     Schema.makeFilter((s: string) => s.length > 0 && s.length < 90, { message: "expected a directory path (1..89 characters: socket paths are short)" }),
   )),
+  /** Remote management (off unless given): a TCP listener at `listen` ("IP:PORT"), each connection authenticated with the token in `tokenFile` (owner-only file). */
+  management: Schema.optionalKey(Schema.Struct({
+    listen: Schema.String.check(Schema.makeFilter((s: string) => { const l = parseLocatorText(s); return l !== undefined && l.port !== undefined; }, { message: "expected IPv4:PORT" })),
+    tokenFile: Schema.String.check(Schema.makeFilter((s: string) => s.length > 0, { message: "expected a file path" })),
+  })),
 }).check(Schema.makeFilter(crossFieldIssues));
 
 /** A decoded, valid node configuration. */

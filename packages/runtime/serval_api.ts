@@ -212,7 +212,8 @@ export class ServalApi {
    * Connects to a service by name, serviceID or prefix.
    *
    * @returns The connection once the handshake is done.
-   * @throws {Error} (rejects) When the flow fails before it is up: `refused`, `timeout`, `unreachable`.
+   * @throws {Error} (rejects) When the flow fails before it is up: `refused`, `timeout`, `unreachable`
+   *   (the reason is the error's `cause`).
    */
   connect(service: ServiceLike, opts: ConnectionOptions = {}): Promise<StreamConnection> {
     const node = this.node;
@@ -259,6 +260,13 @@ export class ServalApi {
     for (const l of [...this.#listeners.values()]) l.close();
     for (const s of [...this.#sockets.values()]) s.close();
     for (const c of this.#conns.values()) c.abort();
+    // Connects still in their handshake: nobody would pump them once detached.
+    for (const [flow, w] of this.#connecting) {
+      this.node.host.abort(this.node.now(), flow);
+      w.reject(new Error(`Cannot connect to ${w.service}: the API is closed`, { cause: "aborted" }));
+    }
+    this.#connecting.clear();
+    this.node.kick();
     for (const off of this.#off) off();
   }
 
@@ -320,7 +328,7 @@ export class ServalApi {
         const waiting = this.#connecting.get(e.flow);
         if (waiting) {
           this.#connecting.delete(e.flow);
-          waiting.reject(new Error(`Cannot connect to ${waiting.service}: ${describe(e.reason)}`));
+          waiting.reject(new Error(`Cannot connect to ${waiting.service}: ${describe(e.reason)}`, { cause: e.reason }));
         }
         const c = this.#conns.get(e.flow);
         if (c) {

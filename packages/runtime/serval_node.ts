@@ -14,8 +14,9 @@ import { BATCH_BROADCAST, type Datapath, type DatapathEvent, PacketBatch } from 
 import { ControlAgent, type ControlAgentOptions, type ControlRole } from "@serval/discovery";
 import { type HostEvent, type RandomSource, SalHost, type SalFlowOptions, ServiceTable } from "@serval/sal";
 import type { ActionPluginFactory } from "@serval/sal";
-import { BROADCAST_LOCATOR, isBroadcastLocator, type Locator } from "@serval/wire";
+import { BROADCAST_LOCATOR, checksumBuffer, isBroadcastLocator, type Locator } from "@serval/wire";
 import { CryptoRandom } from "./crypto_random.ts";
+import { NodeAddresses } from "./node_addresses.ts";
 
 /** The longest delay setTimeout honours (2^31 - 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -80,8 +81,11 @@ export class ServalNode {
   readonly host: SalHost;
   readonly agent: ControlAgent;
   readonly datapath: Datapath;
-  /** Our locators (where peers reach us). */
-  readonly locals: readonly Locator[];
+  /** Usable local addresses, learnt from datapath events (migration decisions). */
+  readonly addresses: NodeAddresses;
+  readonly #controlLocators: readonly Locator[];
+  /** Addresses lost and not yet withdrawn at the routers. */
+  readonly #lost: Locator[] = [];
   /** The node's randomness (for initial sequence numbers of transports the application makes). */
   readonly random: RandomSource;
   readonly stats: NodeStats = { batches: 0, packetsIn: 0, packetsOut: 0, eventsOut: 0, appErrors: 0 };
@@ -110,7 +114,9 @@ export class ServalNode {
     this.#clock = opts.clock ?? (() => performance.now() * 1000);
     const locals = opts.locals ?? opts.datapath.localAddresses().map((a) => ({ address: a.address, port: a.port }));
     if (locals.length === 0) throw new RangeError("Cannot start Serval node: the datapath has no local address");
-    this.locals = locals;
+    const known = opts.datapath.localAddresses();
+    this.addresses = new NodeAddresses(locals.map((l) => known.find((a) => a.port === l.port && a.address.join() === l.address.join()) ?? l));
+    this.#controlLocators = opts.control?.locators ?? [];
     const serviceTable = new ServiceTable({ random, ...(opts.plugins ? { plugins: opts.plugins } : {}) });
     this.host = new SalHost({
       random,
@@ -119,7 +125,9 @@ export class ServalNode {
       serviceTable,
       mtu: opts.mtu ?? 1472,
       // Segments are written in place and copied into the transmit batch at once (#flush).
-      transmitArena: 256 * 1024,
+      // A step may send a whole window (1 MiB by default): past the arena,
+      // every segment would get a buffer of its own and the slow checksum.
+      transmitArena: 1 << 20,
       ...(opts.flow ? { flow: opts.flow } : {}),
     });
     const bootId = random.nextU32();
@@ -129,7 +137,8 @@ export class ServalNode {
       ...(opts.role === "router" ? { bootId: opts.control?.bootId ?? bootId } : {}),
     });
     const batch = opts.batch ?? 64;
-    this.#rx = new PacketBatch(batch, batch * 2048);
+    // Received segments are checksummed where they land: in the SIMD checksum's memory.
+    this.#rx = new PacketBatch(batch, checksumBuffer(batch * 2048));
     this.#tx = new PacketBatch(batch, batch * 2048);
   }
 
@@ -147,6 +156,41 @@ export class ServalNode {
     node.#loop = node.#run();
     await Promise.resolve();
     return node;
+  }
+
+  /** Our locators (where peers reach us; the first is the source of new flows). */
+  get locals(): readonly Locator[] {
+    return this.host.locals;
+  }
+
+  /**
+   * Moves one flow to another of our locators (the SAL's RSYN handshake,
+   * facts §3.7): the flow keeps its flowIDs and its data.
+   *
+   * @param flow The flowID.
+   * @param to One of our locators (port 0 matches our locator with that address).
+   * @returns `false` when `to` is not a usable locator of ours, or the flow does not exist or cannot move now.
+   */
+  migrateFlow(flow: number, to: Locator): boolean {
+    const local = this.addresses.find(to);
+    if (this.#closed || local === undefined || !this.addresses.isUsable(local)) return false;
+    const ok = this.host.migrate(this.now(), flow, local);
+    if (ok) this.kick();
+    return ok;
+  }
+
+  /**
+   * Moves every flow whose local locator is `from` to `to`.
+   *
+   * @param from An interface name, an address (`198.18.0.7`) or an address and port (`127.0.0.1:54325`).
+   * @param to One of our locators (default: another usable one, same address family first).
+   * @returns How many flows started moving.
+   */
+  migrateInterface(from: string, to?: Locator): number {
+    if (this.#closed) return 0;
+    const target = to === undefined ? undefined : this.addresses.find(to);
+    if (to !== undefined && (target === undefined || !this.addresses.isUsable(target))) return 0;
+    return this.#moveFlows(this.now(), (l) => this.addresses.matches(l, from), target);
   }
 
   /** Monotonic time in µs (the clock the stack runs on). */
@@ -241,7 +285,9 @@ export class ServalNode {
       const w = this.datapath.wait();
       if (w !== this.#waited) {
         this.#waited = w;
-        w.then(() => setImmediate(() => this.#wake?.()), () => this.#wake?.());
+        // The packet datapath's rings already hold all that arrived: no turn to wait for.
+        if (this.datapath.kind === "packet") w.then(() => this.#wake?.(), () => this.#wake?.());
+        else w.then(() => setImmediate(() => this.#wake?.()), () => this.#wake?.());
       }
     });
   }
@@ -259,18 +305,23 @@ export class ServalNode {
       this.stats.batches++;
       const rx = this.#rx;
       this.host.beginBatch();
+      // Packets of a batch mostly share their addresses: reuse the locators (no allocation per packet).
+      let src: Locator | undefined;
+      let dst: Locator | undefined;
       for (;;) {
         rx.clear();
         const n = this.datapath.receive(rx);
         if (n === 0) break;
         this.stats.packetsIn += n;
         for (let i = 0; i < n; i++) {
+          if (src === undefined || !rx.srcIs(i, src)) src = rx.src(i);
+          if (dst === undefined || !rx.dstIs(i, dst)) dst = rx.dst(i);
           this.host.handlePacket(now, {
             bytes: rx.data,
             off: rx.offset[i]!,
             len: rx.length[i]!,
-            src: rx.src(i),
-            dst: rx.dst(i),
+            src,
+            dst,
             broadcast: (rx.flags[i]! & BATCH_BROADCAST) !== 0,
           });
         }
@@ -285,6 +336,7 @@ export class ServalNode {
       for (let d = this.datapath.pollEvent(); d; d = this.datapath.pollEvent()) {
         this.datapathEvents.push(d);
         if (this.datapathEvents.length > 256) this.datapathEvents.shift();
+        this.#addressEvent(now, d);
       }
       for (const h of this.#stepHooks) {
         try {
@@ -299,6 +351,45 @@ export class ServalNode {
     } finally {
       this.#inStep = false;
     }
+  }
+
+  /**
+   * An address or link change: the host learns the usable locators, flows
+   * on a locator that went away migrate to another, and registrations
+   * follow (the lost locator's leases withdrawn, new ones from the new source).
+   */
+  #addressEvent(now: number, d: DatapathEvent): void {
+    const oldFirst = this.host.locals[0]!;
+    const change = this.addresses.apply(d);
+    if (change.removed.length === 0 && change.added.length === 0) return;
+    this.#lost.push(...change.removed);
+    const usable = this.addresses.usable();
+    // With no address left, keep the last ones: flows retry until one comes back.
+    if (usable.length === 0) return;
+    this.host.setLocals(usable);
+    this.#moveFlows(now, (l) => !this.addresses.isUsable(l), undefined, oldFirst);
+    // Lost addresses (also those lost while none was left) are withdrawn at the routers.
+    const lost = this.#lost.splice(0).filter((l) => !this.addresses.isUsable(l));
+    if (lost.length > 0) {
+      const gone = new Set(lost.map((l) => l.address.join() + "/" + l.port));
+      const configured = this.#controlLocators.filter((l) => !gone.has(l.address.join() + "/" + l.port));
+      this.agent.setLocators(now, configured, lost);
+    }
+    this.kick();
+  }
+
+  /** Migrates the flows whose local locator `leave` selects; returns how many started moving. */
+  #moveFlows(now: number, leave: (l: Locator) => boolean, to: Locator | undefined, defaultLocal = this.host.locals[0]!): number {
+    let moved = 0;
+    for (const id of this.host.flowIds()) {
+      const f = this.host.flowState(id);
+      const local = f?.local ?? defaultLocal;
+      if (!f || !leave(local)) continue;
+      const target = to ?? this.addresses.replacement(local, leave);
+      if (target !== undefined && this.host.migrate(now, id, target)) moved++;
+    }
+    if (moved > 0) this.kick();
+    return moved;
   }
 
   /** Host events: the control plane first, what it does not consume to the application. */

@@ -22,6 +22,7 @@
 import {
   BROADCAST_LOCATOR,
   checksumAdd,
+  checksumBuffer,
   checksumFinish,
   CONTROL_ACKNO,
   CONTROL_FLAGS,
@@ -198,6 +199,26 @@ type DelayOrigin =
 /** DELAY origins older than this are forgotten (the rule's own timeout is shorter). */
 const DELAY_ORIGIN_TTL = 120_000_000;
 
+/** One live flow as {@linkcode SalHost.flows} lists it. */
+export interface FlowInfo {
+  /** Our flowID. */
+  readonly id: number;
+  /** Its SAL state (state, migration, peer and local locators, RTT). */
+  readonly flow: SalFlow;
+  /** Its transport (`undefined` while a server flow is half-open). */
+  readonly transport: FlowTransport | undefined;
+  /** SAL protocol: 6 (stream) or 17 (datagram). */
+  readonly protocol: number;
+  /** Destination serviceID (client) or the listener's prefix ID (server). */
+  readonly serviceId: ServiceId;
+  /** The peer's flowID (0 until known). */
+  readonly peerFlowId: number;
+  /** The listener of a server flow not yet accepted by the application. */
+  readonly listener: number | undefined;
+  /** Whether we connected (client) or a SYN made it (server). */
+  readonly side: "client" | "server";
+}
+
 interface FlowRec {
   id: number;
   readonly flow: SalFlow;
@@ -207,6 +228,8 @@ interface FlowRec {
   readonly serviceId: ServiceId;
   peerFlowId: number;
   listener: number | undefined;
+  /** Made for an incoming SYN (server side). */
+  readonly accepted?: boolean;
   /** The SYN's source route, echoed in the SYN-ACK with our locator appended. */
   source: Locator[] | undefined;
   dupKey: string | undefined;
@@ -255,7 +278,7 @@ export class SalHost {
   /** The service table (rules, plugins, counters). */
   readonly serviceTable: ServiceTable;
   readonly #random: RandomSource;
-  readonly #locals: readonly Locator[];
+  #locals: readonly Locator[];
   #batching = false;
   readonly #arena: Uint8Array;
   #arenaUsed = 0;
@@ -290,7 +313,8 @@ export class SalHost {
     this.#requestQueue = opts.requestQueue ?? DEFAULT_REQUEST_QUEUE;
     this.#mtu = opts.mtu ?? 1480;
     this.#scratch = new Uint8Array(this.#mtu);
-    this.#arena = new Uint8Array(opts.transmitArena ?? 0);
+    // In the SIMD checksum's memory: every data segment is checksummed where it is written.
+    this.#arena = checksumBuffer(opts.transmitArena ?? 0);
     this.#flowOpts = opts.flow ?? {};
     this.serviceTable = opts.serviceTable ?? new ServiceTable({ random: opts.random });
     this.#flows = new FlowTable<FlowRec>({ random: opts.random });
@@ -306,6 +330,40 @@ export class SalHost {
     return this.#drops;
   }
 
+  /** This node's locators; the first is the source of new flows and of datagrams. */
+  get locals(): readonly Locator[] {
+    return this.#locals;
+  }
+
+  /**
+   * Replaces this node's locators (an address came or went). Only what
+   * starts from now on uses them: established flows keep their own local
+   * locator until {@linkcode SalHost.migrate} moves them.
+   *
+   * @throws {RangeError} When `locals` is empty (a node always has a source).
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { SalHost, SeededRandom } from "@serval/sal";
+   * const a = { address: new Uint8Array([198, 18, 0, 1]), port: 0 };
+   * const b = { address: new Uint8Array([198, 18, 0, 2]), port: 0 };
+   * const h = new SalHost({ random: new SeededRandom(1), locals: [a] });
+   * h.setLocals([b, a]);
+   * assertEquals(h.locals[0], b);
+   * ```
+   */
+  setLocals(locals: readonly Locator[]): void {
+    if (locals.length === 0) throw new RangeError("Cannot set SAL host locators: none given (keep at least one)");
+    this.#locals = [...locals];
+  }
+
+  /** The ids of live flows (half-open, connected and closing), in allocation order. */
+  flowIds(): number[] {
+    const ids: number[] = [];
+    for (const [id] of this.#flows.entries()) ids.push(id);
+    return ids;
+  }
+
   /** The SAL state of a flow, or `undefined`. */
   flowState(flow: number): SalFlow | undefined {
     return this.#flows.get(flow)?.flow;
@@ -314,6 +372,35 @@ export class SalHost {
   /** The transport of a flow, or `undefined`. */
   transport(flow: number): FlowTransport | undefined {
     return this.#flows.get(flow)?.transport;
+  }
+
+  /**
+   * Every live flow, for listings (`serval flow ls`); allocates, so not for
+   * the packet path.
+   *
+   * @returns An iterator over the live flows.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { SalHost, SeededRandom } from "@serval/sal";
+   * const h = new SalHost({ random: new SeededRandom(1), locals: [{ address: new Uint8Array([198, 18, 0, 1]), port: 0 }] });
+   * assertEquals([...h.flows()].length, 0);
+   * ```
+   */
+  *flows(): IterableIterator<FlowInfo> {
+    for (const [id, r] of this.#flows.entries()) {
+      yield {
+        id,
+        flow: r.flow,
+        transport: r.transport as FlowTransport | undefined,
+        protocol: r.protocol,
+        serviceId: r.serviceId,
+        peerFlowId: r.peerFlowId,
+        listener: r.listener,
+        side: r.accepted ? "server" : "client",
+      };
+    }
   }
 
   /**
@@ -844,6 +931,7 @@ export class SalHost {
       serviceId: ServiceId.fromBytes(b, ix.serviceOff + SERVICE_ID_OFF),
       peerFlowId: ix.srcFlowId,
       listener: l.id,
+      accepted: true,
       source,
       dupKey,
       up: false,

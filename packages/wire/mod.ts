@@ -36,6 +36,7 @@
 
 export * from "./bytes.ts";
 export * from "./checksum.ts";
+export { checksumBuffer } from "./checksum_wasm.ts";
 export * from "./control_message.ts";
 export * from "./drop_reason.ts";
 export * from "./ethernet.ts";

@@ -14,9 +14,12 @@
  * @module
  */
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { Netns, skipUnlessRoot } from "./netns.ts";
+import { daemonEnv, removeRunDirs } from "../run_dirs.ts";
+
+afterAll(removeRunDirs);
 import type { NsProcess } from "./netns.ts";
 
 const skip = skipUnlessRoot("connect over a 10 ms delay node");
@@ -35,7 +38,7 @@ describe.skipIf(skip)("connect latency over a delay node", () => {
     const ns = { c: `${tag}c`, d: `${tag}d`, b: `${tag}b`, r: `${tag}r`, h: `${tag}h` };
     const net = `198.19.${200 + (process.pid % 50)}`;
     const procs: NsProcess[] = [];
-    const inNs = (n: string, args: string[]) => new Netns(n).spawn([process.execPath, ...args]);
+    const inNs = (n: string, args: string[]) => new Netns(n).spawn([process.execPath, ...args], { env: daemonEnv() });
     try {
       for (const n of Object.values(ns)) ip("netns", "add", n);
       // client c0 ↔ d0 [delay] d1 ↔ pd [bridge] pr ↔ r0 (router), ph ↔ h0 (replica)

@@ -14,9 +14,12 @@
  * @module
  */
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { lan, skipUnlessRoot } from "./netns.ts";
 import type { LanTopology, NsProcess } from "./netns.ts";
+import { daemonEnv, removeRunDirs } from "../run_dirs.ts";
+
+afterAll(removeRunDirs);
 
 const skip = skipUnlessRoot("serval presets across namespaces");
 const CLI = new URL("../../packages/cli/main.ts", import.meta.url).pathname;
@@ -32,7 +35,7 @@ interface ClientResult {
 }
 
 function serval(t: LanTopology, h: string, args: string[]): NsProcess {
-  return t.hosts[h]!.ns.spawn([process.execPath, CLI, ...args]);
+  return t.hosts[h]!.ns.spawn([process.execPath, CLI, ...args], { env: daemonEnv() });
 }
 
 async function client(t: LanTopology, h: string, args: string[]): Promise<ClientResult> {

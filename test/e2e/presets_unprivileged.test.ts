@@ -13,9 +13,12 @@
  * @module
  */
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { daemonEnv, removeRunDirs } from "../run_dirs.ts";
+
+afterAll(removeRunDirs);
 
 const CLI = new URL("../../packages/cli/main.ts", import.meta.url).pathname;
 const CLIENT = new URL("./_connect_client.ts", import.meta.url).pathname;
@@ -43,7 +46,7 @@ const procs: Proc[] = [];
 
 function start(script: string, args: string[]): Proc {
   const cmd = [...asNobody, process.execPath, script, ...args];
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: "/tmp" } });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...daemonEnv(), HOME: "/tmp" } });
   const p: Proc = {
     pid: child.pid!,
     out: "",
