@@ -23,7 +23,7 @@
  * @module
  */
 
-import { SAL_ACK, SAL_FIN, SAL_RST, SAL_RSYN, SAL_SYN, seqAdd, seqBetween, seqGt, seqLt } from "@serval/wire";
+import { SAL_ACK, SAL_FIN, SAL_NACK, SAL_RST, SAL_RSYN, SAL_SYN, seqAdd, seqBetween, seqGt, seqLt } from "@serval/wire";
 import type { Locator } from "@serval/wire";
 import { RtoEstimator } from "./rto_estimator.ts";
 import type { RtoOptions } from "./rto_estimator.ts";
@@ -370,7 +370,9 @@ export class SalFlow {
     if (c.flags & SAL_RST) {
       // No nonce is known yet: a reset must acknowledge our SYN exactly.
       if (!(c.flags & SAL_ACK) || c.ackno !== want) return "bad-ack";
-      this.#close("refused");
+      // RST+NACK: a service router had no rule for the service (no route);
+      // a plain RST: the host we reached has no listener.
+      this.#close(c.flags & SAL_NACK ? "unreachable" : "refused");
       return undefined;
     }
     if ((c.flags & (SAL_SYN | SAL_ACK)) !== (SAL_SYN | SAL_ACK)) return "bad-state";

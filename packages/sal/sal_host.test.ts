@@ -110,6 +110,20 @@ describe("SalHost", () => {
     expect(a.flowCount + b.flowCount).toBe(0);
   });
 
+  test("a service a router has no rule for is unreachable, not refused (the router's reset carries NACK)", () => {
+    const net = new HostNet(ONE_WAY);
+    const rnd = new SeededRandom(4);
+    const a = net.add(new SalHost({ random: rnd, locals: [loc(0, 1)] }), loc(0, 1));
+    const r = net.add(new SalHost({ random: rnd, locals: [loc(0, 254)], router: true }), loc(0, 254));
+    a.serviceTable.addTarget(ServicePrefix.DEFAULT, { type: "forward", locator: loc(0, 254) });
+    const id = a.connect(0, ServiceId.parse("nobody.example"), new EchoTransport("client"));
+    net.run();
+    expect(net.events.get(a)).toContainEqual({ type: "flow-down", flow: id, reason: "unreachable" });
+    expect(net.now).toBe(2 * ONE_WAY);
+    expect(r.drops.get("no-listener")).toBe(1);
+    expect(a.flowCount + r.flowCount).toBe(0);
+  });
+
   test("no route: the connect fails as unreachable", () => {
     const h = new SalHost({ random: new SeededRandom(1), locals: [loc(0, 1)] });
     const id = h.connect(0, ECHO, new EchoTransport("client"));

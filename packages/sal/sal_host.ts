@@ -40,6 +40,7 @@ import {
   readU32,
   SAL_ACK,
   SAL_HEADER_LEN,
+  SAL_NACK,
   SAL_PROTO_TCP,
   SAL_PROTO_UDP,
   SAL_RST,
@@ -1026,7 +1027,10 @@ export class SalHost {
 
   #resetSyn(pkt: InboundPacket): void {
     // A SYN nobody serves: refuse it. The client has no nonce of ours yet and
-    // accepts a reset that acknowledges its SYN exactly (sal_flow.ts).
+    // accepts a reset that acknowledges its SYN exactly (sal_flow.ts). A
+    // router adds NACK (defined by the 2014 format, never sent there): it
+    // has no rule for the service at all, so the client can tell "no route
+    // to the service" from "nobody listens on this host".
     const ix = this.#ix;
     const b = pkt.bytes;
     const c = ix.controlOff;
@@ -1037,7 +1041,7 @@ export class SalHost {
         dstFlowId: ix.srcFlowId,
         protocol: ix.protocol,
         control: {
-          flags: SAL_RST | SAL_ACK,
+          flags: SAL_RST | SAL_ACK | (this.#router ? SAL_NACK : 0),
           verno: 0,
           ackno: (readU32(b, c + CONTROL_VERNO) + 1) >>> 0,
           nonce: new Uint8Array(NONCE_LEN),

@@ -141,7 +141,11 @@ export const SAL_SYN = 0x80;
 export const SAL_RSYN = 0x40;
 /** CONTROL flag ACK. */
 export const SAL_ACK = 0x20;
-/** CONTROL flag NACK (defined, unused in 2014). */
+/**
+ * CONTROL flag NACK (defined, never sent in 2014). We send it only with
+ * RST+ACK answering a SYN, from a service router that has no rule for the
+ * service: the client reports "unreachable" rather than "refused".
+ */
 export const SAL_NACK = 0x10;
 /** CONTROL flag RST. */
 export const SAL_RST = 0x08;
