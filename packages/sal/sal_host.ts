@@ -681,7 +681,7 @@ export class SalHost {
    * @example
    * ```ts
    * import { assertEquals } from "@std/assert";
-   * import { SeededRandom } from "@serval/sal";
+   * import { SalHost, SeededRandom } from "@serval/sal";
    * const h = new SalHost({ random: new SeededRandom(1), locals: [{ address: new Uint8Array([198, 18, 0, 1]), port: 0 }] });
    * h.beginBatch();
    * h.endBatch(0);
