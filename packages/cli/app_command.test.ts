@@ -90,13 +90,13 @@ describe("serval listen / serval connect (in-process daemons)", () => {
     await until(router, () => router.agent.leases!.size === 0);
   }, 30_000);
 
-  test("one clear line and exit 1: refused, no daemon", async () => {
+  test("one clear line and exit 1: unreachable (the router has no rule), no daemon", async () => {
     const router = await node("router");
     const b = await daemon(await node("host", router.locals[0]!.port));
     const lines: string[] = [];
     const report = (l: string) => lines.push(l);
     expect(await runConnect({ service: "nobody.example", runDir: b, input: chunks(new Uint8Array(0)), output: sink(), report })).toBe(1);
-    expect(lines).toEqual(["serval connect: Cannot connect to nobody.example: refused (nobody listens on this service there)"]);
+    expect(lines).toEqual(["serval connect: Cannot connect to nobody.example: unreachable (no route to the service)"]);
     lines.length = 0;
     expect(await runListen({ service: "x.example", runDir: "/nonexistent-serval", once: true, report })).toBe(1);
     expect(lines.length).toBe(1);

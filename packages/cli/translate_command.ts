@@ -10,7 +10,10 @@
  * - `--export SERVICE=HOST:PORT` (repeatable): a legacy TCP server serves
  *   the service, registered with the routers like any other.
  *
- * Takes every flag of `serval host` besides. A bad flag value is one line
+ * `--max-connections N` caps the connections open at once (past it: an
+ * RST); `--keepalive-ms MS` is the silence after which a Serval connection
+ * probes its peer (a dead one's clients are reset). Takes every flag of
+ * `serval host` besides. A bad flag value is one line
  * and exit code 2; a port that cannot be bound is one line and exit code 1.
  *
  * @module
@@ -47,6 +50,11 @@ const translateFlags = {
     Flag.withDescription("serve SERVICE with the TCP server at HOST:PORT; repeatable"),
     Flag.atLeast(0),
   ),
+  keepaliveMs: Flag.String("keepalive-ms").pipe(
+    Flag.withMetavar("MS"),
+    Flag.withDescription("idle time before a Serval connection probes its peer; a dead peer's clients are reset after about twice this (default 10000; 0: never)"),
+    Flag.optional,
+  ),
   maxConnections: Flag.String("max-connections").pipe(
     Flag.withMetavar("N"),
     Flag.withDescription("connections open at once, all kinds together (default 4096); past it new ones are refused"),
@@ -67,6 +75,8 @@ function readFlags(f: TranslateFlags): { spec: TranslatorSpec; opts: TranslatorO
   if (maxConnections !== undefined && (!/^\d+$/.test(max!) || maxConnections < 1)) {
     throw new RangeError(`Cannot parse --max-connections "${max}": expected a whole number >= 1`);
   }
+  const ka = Option.getOrUndefined(f.keepaliveMs);
+  if (ka !== undefined && !/^\d+$/.test(ka)) throw new RangeError(`Cannot parse --keepalive-ms "${ka}": expected a whole number of milliseconds`);
   const spec: TranslatorSpec = {
     maps: f.map.map(parseMapSpec),
     socks: socks === undefined ? undefined : parseSocksSpec(socks),
@@ -80,6 +90,7 @@ function readFlags(f: TranslateFlags): { spec: TranslatorSpec; opts: TranslatorO
     opts: {
       log: (line) => console.log(`serval translate: ${line}`),
       ...(maxConnections !== undefined ? { maxConnections } : {}),
+      ...(ka !== undefined ? { keepaliveMs: Number(ka) } : {}),
     },
   };
 }

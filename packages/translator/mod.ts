@@ -17,7 +17,8 @@
  * Each connection is a {@linkcode splice} of a kernel TCP socket and a
  * Serval stream: backpressure both ways, half-close both ways, resets both
  * ways (a Serval reset becomes a TCP RST), bounded memory, and one cap on
- * connections open at once.
+ * connections open at once. A peer that dies silently is found by keepalive
+ * (`keepaliveMs`, default 10 s), and its programs' connections are reset.
  *
  * @example A mapped port in front of a Serval echo service
  * ```ts

@@ -14,8 +14,14 @@
  *
  * Every connection, whichever way it came, counts against one cap
  * (`maxConnections`): past it a TCP connection is reset at once and a Serval
- * one aborted, so memory stays bounded (see {@linkcode splice} for the bound
- * per connection). A service nobody serves is a clean error: the mapped
+ * one aborted, so memory stays bounded. Per connection, at the defaults, at
+ * most ≈ 2.7 MiB sit in this process: towards Serval the splice's 256 KiB
+ * high water, one socket read and the 1 MiB send buffer; towards TCP the
+ * 1 MiB receive buffer, the readable's 256 KiB queue and one chunk in the
+ * socket (see {@linkcode splice}). So 4096 connections, all full, are
+ * ≈ 11 GiB at worst; connections that carried nothing yet cost far less
+ * (stream rings are made on the first byte: 1000 of them through two
+ * translators in one process measured ~130 MiB of RSS all told). A service nobody serves is a clean error: the mapped
  * port resets the program's connection, SOCKS answers "host unreachable"
  * (0x04) or "connection refused" (0x05), and one line is logged.
  *
@@ -49,7 +55,14 @@ export interface TranslatorOptions {
   readonly handshakeTimeoutMs?: number;
   /** Bytes in flight towards the Serval side before the TCP socket pauses ({@linkcode splice}; default 256 KiB). */
   readonly highWater?: number;
-  /** Stream options of the Serval connections (buffers, congestion control). */
+  /**
+   * Idle time before a Serval connection probes its peer (default 10 000 ms;
+   * 0: never). A peer silent for about twice this (a replica killed, a host
+   * gone) is declared dead and the program's TCP connection reset, instead
+   * of waiting forever: a receiver with nothing to send never times out.
+   */
+  readonly keepaliveMs?: number;
+  /** Stream options of the Serval connections (buffers, congestion control; `keepalive` overrides `keepaliveMs`). */
   readonly connection?: ConnectionOptions;
   /** Where lines for the operator go (default nowhere). Failures are limited to 10 lines a second. */
   readonly log?: (line: string) => void;
@@ -128,6 +141,13 @@ export interface ExportOptions {
 }
 
 const FAILURE_LINES_PER_SECOND = 10;
+/**
+ * Listen backlog of the TCP front ends (the kernel caps it at somaxconn):
+ * node's default of 511 drops SYNs when thousands of programs connect at
+ * once, and each dropped SYN costs the program a 1 s retransmission. (Bun
+ * 1.4 listens with 512 whatever is asked.)
+ */
+const LISTEN_BACKLOG = 4096;
 
 /**
  * A translator on a running node. Several may share a node (each has its
@@ -177,9 +197,12 @@ export class Translator {
   readonly #log: (line: string) => void;
   readonly #servers = new Set<net.Server>();
   readonly #exports = new Set<ServiceListener>();
+  /** Every TCP socket not yet closed (spliced, connecting, handshaking or lingering after a refusal). */
   readonly #sockets = new Set<net.Socket>();
   readonly #conns = new Set<StreamConnection>();
   readonly #settled = new Set<Promise<unknown>>();
+  /** Serval connects in flight, to give up on close. */
+  readonly #connecting = new Set<(why: string) => void>();
   #closed = false;
   #logWindow = 0;
   #logCount = 0;
@@ -190,7 +213,9 @@ export class Translator {
    * @param opts Cap, timeouts, buffers, logging.
    */
   constructor(node: ServalNode, opts: TranslatorOptions = {}) {
-    this.#api = new ServalApi(node, opts.connection ?? {});
+    const ka = opts.keepaliveMs ?? 10_000;
+    const keepalive = ka > 0 ? { idleUs: ka * 1000, intervalUs: Math.max(100, ka / 4) * 1000, probes: 4 } : undefined;
+    this.#api = new ServalApi(node, { ...(keepalive ? { keepalive } : {}), ...opts.connection });
     this.#max = opts.maxConnections ?? 4096;
     this.#connectMs = opts.connectTimeoutMs ?? 10_000;
     this.#handshakeMs = opts.handshakeTimeoutMs ?? 10_000;
@@ -221,7 +246,8 @@ export class Translator {
    */
   async socks(opts: SocksOptions): Promise<TcpFront> {
     const front = await this.#listenTcp("socks", opts.address ?? "127.0.0.1", opts.port, (s) => this.#track(this.#socks(s)));
-    this.#log(`socks5 on ${front.address}:${front.port}`);
+    const local = /^127\.|^::1$|^::ffff:127\./.test(front.address);
+    this.#log(`socks5 on ${front.address}:${front.port}${local ? "" : " (no authentication: open to every host that reaches this address)"}`);
     return front;
   }
 
@@ -263,7 +289,8 @@ export class Translator {
     const servers = [...this.#servers].map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const l of this.#exports) l.close();
     this.#exports.clear();
-    for (const s of this.#sockets) resetSocket(s);
+    for (const giveUp of [...this.#connecting]) giveUp("the translator is closing");
+    for (const s of [...this.#sockets]) resetSocket(s);
     for (const c of this.#conns) c.abort();
     this.#api.close();
     await Promise.all([...servers, ...this.#settled]);
@@ -289,10 +316,15 @@ export class Translator {
     return true;
   }
 
-  #release(socket: net.Socket | undefined, conn: StreamConnection | undefined): void {
+  #release(conn: StreamConnection | undefined): void {
     this.stats.active--;
-    if (socket) this.#sockets.delete(socket);
     if (conn) this.#conns.delete(conn);
+  }
+
+  /** Tracks a socket until it closes, so that close() can reset it whatever its state. */
+  #own(s: net.Socket): void {
+    this.#sockets.add(s);
+    s.once("close", () => this.#sockets.delete(s));
   }
 
   #account(r: SpliceResult): void {
@@ -304,6 +336,8 @@ export class Translator {
 
   #fail(line: string): void {
     this.stats.failed++;
+    // Connections given up by close() are not news.
+    if (this.#closed) return;
     const now = Math.floor(performance.now() / 1000);
     if (now !== this.#logWindow) {
       this.#logWindow = now;
@@ -324,13 +358,14 @@ export class Translator {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: kind === "map" }, (s) => {
       // An error with nobody listening would be thrown: every socket gets a listener at once.
       s.on("error", () => {});
+      this.#own(s);
       onSocket(s);
     });
     return new Promise<TcpFront>((resolve, reject) => {
       server.once("error", (e: NodeJS.ErrnoException) => {
         reject(new Error(`Cannot listen on ${address}:${port} (${kind === "map" ? "mapped port" : "SOCKS"}): ${e.code ?? e.message}`));
       });
-      server.listen({ host: address, port }, () => {
+      server.listen({ host: address, port, backlog: LISTEN_BACKLOG }, () => {
         server.removeAllListeners("error");
         server.on("error", (e) => this.#fail(`${kind} listener ${address}:${port}: ${e.message}`));
         this.#servers.add(server);
@@ -353,22 +388,26 @@ export class Translator {
   #connect(service: ServiceId): Promise<StreamConnection> {
     return new Promise((resolve, reject) => {
       let done = false;
-      const timer = setTimeout(() => {
+      const giveUp = (why: string) => {
+        if (done) return;
         done = true;
-        reject(new Error("timed out"));
-      }, this.#connectMs);
+        clearTimeout(timer);
+        this.#connecting.delete(giveUp);
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => giveUp("timed out"), this.#connectMs);
+      // close() must not wait for connects in flight.
+      this.#connecting.add(giveUp);
       this.#api.connect(service).then(
         (c) => {
+          if (done) return c.abort();
+          done = true;
           clearTimeout(timer);
-          if (done) c.abort();
-          else resolve(c);
+          this.#connecting.delete(giveUp);
+          resolve(c);
         },
-        (e: Error) => {
-          clearTimeout(timer);
-          if (done) return;
-          // "Cannot connect to <id>: <reason>": keep the reason.
-          reject(new Error(e.message.replace(/^Cannot connect to [^:]*: /, "")));
-        },
+        // "Cannot connect to <id>: <reason>": keep the reason.
+        (e: Error) => giveUp(e.message.replace(/^Cannot connect to [^:]*: /, "")),
       );
     });
   }
@@ -381,12 +420,11 @@ export class Translator {
       ...(head ? { head } : {}),
     });
     this.#account(r);
-    this.#release(socket, conn);
+    this.#release(conn);
   }
 
   async #mapped(socket: net.Socket, service: ServiceId, label: string): Promise<void> {
     if (!this.#admit()) return resetSocket(socket);
-    this.#sockets.add(socket);
     socket.setNoDelay(true);
     let conn: StreamConnection;
     try {
@@ -394,12 +432,12 @@ export class Translator {
     } catch (e) {
       this.#fail(`cannot connect ${peer(socket)} to ${label}: ${(e as Error).message}`);
       resetSocket(socket);
-      this.#release(socket, undefined);
+      this.#release(undefined);
       return;
     }
     if (socket.destroyed) {
       conn.abort();
-      this.#release(socket, undefined);
+      this.#release(undefined);
       return;
     }
     await this.#spliceTracked(socket, conn);
@@ -407,18 +445,17 @@ export class Translator {
 
   async #socks(socket: net.Socket): Promise<void> {
     if (!this.#admit()) return resetSocket(socket);
-    this.#sockets.add(socket);
     socket.setNoDelay(true);
     const req = await socksHandshake(socket, this.#handshakeMs);
     if (typeof req === "string") {
       this.#fail(`socks ${peer(socket)}: ${req}`);
-      this.#release(socket, undefined);
+      this.#release(undefined);
       return;
     }
     const refuse = (code: SocksReplyCode, why: string) => {
       this.#fail(`socks ${peer(socket)} -> ${req.host}: ${why}`);
       endWith(socket, requestReply(code), this.#handshakeMs);
-      this.#release(socket, undefined);
+      this.#release(undefined);
     };
     let service: ServiceId;
     try {
@@ -435,7 +472,7 @@ export class Translator {
     }
     if (socket.destroyed) {
       conn.abort();
-      this.#release(socket, undefined);
+      this.#release(undefined);
       return;
     }
     socket.write(requestReply(SocksReply.succeeded));
@@ -449,8 +486,8 @@ export class Translator {
     }
     this.#conns.add(conn);
     const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
-    this.#sockets.add(socket);
     socket.on("error", () => {});
+    this.#own(socket);
     const err = await new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => resolve("timed out"), this.#connectMs);
       socket.once("connect", () => {
@@ -467,10 +504,15 @@ export class Translator {
       });
     });
     if (err !== undefined || conn.gone || this.#closed) {
-      if (err !== undefined) this.#fail(`cannot reach the exported server ${host}:${port}: ${err}`);
-      socket.destroy();
+      if (err !== undefined) {
+        this.#fail(`cannot reach the exported server ${host}:${port}: ${err}`);
+        socket.destroy();
+      } else {
+        // The Serval client went away (reset) while we connected: the server sees an RST too.
+        resetSocket(socket);
+      }
       conn.abort();
-      this.#release(socket, conn);
+      this.#release(conn);
       return;
     }
     await this.#spliceTracked(socket, conn);
