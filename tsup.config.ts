@@ -11,8 +11,13 @@ const dirs = ["packages", "plugins"].flatMap((top) =>
   existsSync(top) ? readdirSync(top).map((d) => `${top}/${d}`) : []
 ).filter((d) => existsSync(`${d}/mod.ts`) && existsSync(`${d}/package.json`));
 
+/** Entries besides `mod.ts`, per package: the subpath exports of its package.json. */
+const extra: Readonly<Record<string, readonly string[]>> = {
+  "packages/client": ["client"],
+};
+
 export default defineConfig(dirs.map((dir): Options => ({
-  entry: { mod: `${dir}/mod.ts` },
+  entry: Object.fromEntries([["mod", `${dir}/mod.ts`], ...(extra[dir] ?? []).map((e) => [e, `${dir}/${e}.ts`])]),
   outDir: `${dir}/dist`,
   format: ["esm"],
   dts: true,

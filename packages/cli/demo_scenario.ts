@@ -204,16 +204,34 @@ export async function runDemoScenario(world: DemoWorld, opts: DemoScenarioOption
         movedTo = e.local;
       }
     });
-    let move: { from: string; to: string; how: string; removedAt: number } | undefined;
-    const r = await transfer(c, size, async () => {
-      move = await world.moveClient();
-    }, signal);
-    off();
-    out(`  ${s.dim("client")}  at ${mb(r.movedAtBytes)}: ${move?.how ?? "?"}`);
+    // Where the replica's end of this flow sends, as it changes during the
+    // transfer (after it, the flow may be gone): the proof that the replica
+    // learnt the new address, not only that the client moved.
     const serverSide = peer ? replicas.find((x) => locatorKey(x.node.locals[0]!) === locatorKey(peer)) : undefined;
-    const seen = serverSide ? [...serverSide.node.host.flowIds()].map((id) => serverSide.node.host.flowState(id)?.peer).filter((p) => p && locatorLabel(p) === move?.to) : [];
+    const replicaPeers = new Set<string>();
+    let replicaFlow: number | undefined;
+    const unwatch = serverSide?.node.onStep(() => {
+      const host = serverSide.node.host;
+      if (replicaFlow === undefined) {
+        for (const f of host.flows()) if (f.side === "server" && f.peerFlowId === c.flow) replicaFlow = f.id;
+      }
+      const p = replicaFlow === undefined ? undefined : host.flowState(replicaFlow)?.peer;
+      if (p) replicaPeers.add(locatorLabel(p));
+    });
+    let move: { from: string; to: string; how: string; removedAt: number } | undefined;
+    let r: Awaited<ReturnType<typeof transfer>>;
+    try {
+      r = await transfer(c, size, async () => {
+        move = await world.moveClient();
+      }, signal);
+    } finally {
+      off();
+      unwatch?.();
+    }
+    out(`  ${s.dim("client")}  at ${mb(r.movedAtBytes)}: ${move?.how ?? "?"}`);
+    const learnt = move !== undefined && replicaPeers.has(move.to);
     out(`  ${s.dim("client")}  flow ${c.flow.toString(16).padStart(8, "0")} moved ${move?.from ?? "?"} → ${s.cyan(movedTo ? locatorLabel(movedTo) : "?")} by RSYN, RSYN-ACK, ACK${movedAt > 0 && move ? ` (${Math.max(0, movedAt - move.removedAt).toFixed(1)} ms after the old address began to go)` : ""}; same flowIDs ${check(movedTo !== undefined && locatorLabel(movedTo) === move?.to, "the flow did not migrate")}`);
-    out(`  ${s.dim(nameOf(peer))}  now sends to ${move?.to ?? "?"} ${check(seen.length > 0 || c.gone, `${nameOf(peer)} did not learn the new address`)}`);
+    out(`  ${s.dim(nameOf(peer))}  now sends to ${move?.to ?? "?"} ${check(learnt, `${nameOf(peer)} did not learn the new address`)}`);
     const equal = r.sent === r.received && r.sent.length > 0 && r.bytes === size;
     out(`  ${s.dim("client")}  ${mb(r.bytes)} echoed back; SHA-256 sent ${r.sent.slice(0, 16)}… received ${r.received.slice(0, 16)}… ${equal ? s.green("equal ✓") : s.red("DIFFERENT ✗")}`);
     if (!equal) failures.push("the transfer across the migration was not byte-exact");

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type AppMessage, encodeMessage, FrameDecoder, HEADER_LEN, MAX_PAYLOAD } from "./app_protocol.ts";
+import { type AppMessage, encodeMessage, FrameDecoder, HEADER_LEN, MAX_MESSAGE, MAX_NAME, MAX_PAYLOAD } from "./app_protocol.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 
@@ -113,5 +113,45 @@ describe("application protocol", () => {
 
   test("a payload too large to encode is a RangeError (a sender's bug)", () => {
     expect(() => encodeMessage({ type: "data", channel: 1, payload: new Uint8Array(MAX_PAYLOAD + 1) })).toThrow(RangeError);
+  });
+});
+
+describe("long text", () => {
+  const decode = (b: Uint8Array) => {
+    const d = new FrameDecoder();
+    d.push(b);
+    return d.next();
+  };
+
+  test("an error quoting a name of MAX_NAME bytes still decodes (messages have their own bound)", () => {
+    const name = "n".repeat(MAX_NAME);
+    const m = decode(encodeMessage({ type: "error", channel: 1, code: "invalid", message: `Cannot connect to ${name}: unreachable (no route to the service)` }));
+    expect(m?.type).toBe("error");
+    expect(m?.type === "error" && m.message.includes(name)).toBe(true);
+  });
+
+  test("longer messages are truncated on a character boundary, never misframed", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", minLength: 0, maxLength: 3000 }), fc.constantFrom("error" as const, "reset" as const), (text, type) => {
+        const m = decode(encodeMessage({ type, channel: 7, code: "invalid", message: text }));
+        expect(m?.type).toBe(type);
+        if (m?.type !== "error" && m?.type !== "reset") return;
+        const n = new TextEncoder().encode(m.message).length;
+        expect(n).toBeLessThanOrEqual(MAX_MESSAGE);
+        if (new TextEncoder().encode(text).length <= MAX_MESSAGE) expect(m.message).toBe(text);
+        else expect(m.message.endsWith("…")).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test("a service name longer than MAX_NAME cannot be encoded (it would be a protocol error, or misframe as u16)", () => {
+    const long = "x".repeat(MAX_NAME + 1);
+    expect(() => encodeMessage({ type: "connect", channel: 1, service: long })).toThrow(RangeError);
+    expect(() => encodeMessage({ type: "listen", channel: 1, backlog: 1, prefix: long })).toThrow(RangeError);
+    expect(() => encodeMessage({ type: "send-datagram", channel: 1, service: "y".repeat(70_000), payload: new Uint8Array(1) })).toThrow(RangeError);
+    const ok = encodeMessage({ type: "send-datagram", channel: 1, service: "x".repeat(MAX_NAME), payload: new Uint8Array([5]) });
+    const m = decode(ok);
+    expect(m?.type === "send-datagram" && m.service.length === MAX_NAME && m.payload[0] === 5).toBe(true);
   });
 });

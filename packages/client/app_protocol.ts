@@ -35,12 +35,17 @@
  * **Leaving.** When the application's end of the socket closes (even only
  * its writing half), everything it had goes: listeners are withdrawn, its
  * datagram sockets closed, streams it had half-closed (sent `fin`) finish
- * delivering, every other stream is reset.
+ * delivering (the daemon drops what the peer still sends until its FIN, for
+ * at most a linger time, then resets them), every other stream is reset.
  *
  * **Errors.** A request that fails (`connect` refused or unreachable,
  * `listen` on a bad prefix…) gets `error` on its channel. Bad bytes (unknown
  * type, payload too long or malformed, data beyond the window, no `hello`)
- * get `error` on channel 0, then the daemon closes the connection.
+ * get `error` on channel 0, then the daemon closes the connection; so do a
+ * connection that says no `hello` in time (`timeout`) and one beyond the
+ * daemon's number of applications (`limit`). Service text is at most
+ * {@linkcode MAX_NAME} bytes (the client library refuses longer names
+ * itself); `error`/`reset` text at most {@linkcode MAX_MESSAGE}.
  *
  * @example Encode a frame and decode it back
  * ```ts
@@ -74,8 +79,14 @@ export const MAX_WINDOW = 16 * 1024 * 1024;
 export const DEFAULT_WINDOW = 256 * 1024;
 /** First channel number the daemon gives accepted streams. */
 export const DAEMON_CHANNEL_BASE = 0x8000_0000;
-/** Longest service text. */
-const MAX_NAME = 1024;
+/** Longest service text (name, serviceID or prefix), in UTF-8 bytes. */
+export const MAX_NAME = 1024;
+/**
+ * Longest `error`/`reset` message text, in UTF-8 bytes. Messages quote what
+ * the application sent (a service name), so they get their own bound above
+ * {@linkcode MAX_NAME}; {@linkcode encodeMessage} truncates longer ones.
+ */
+export const MAX_MESSAGE = 2048;
 
 /** Frame type codes. */
 export const FrameType = {
@@ -152,8 +163,9 @@ function frame(type: number, channel: number, len: number): { buf: Uint8Array; v
   return { buf, view };
 }
 
-function textFrame(type: number, channel: number, before: number, text: string): { buf: Uint8Array; view: DataView } {
+function textFrame(type: number, channel: number, before: number, text: string, max = MAX_NAME): { buf: Uint8Array; view: DataView } {
   const t = utf8.encode(text);
+  if (t.length > max) throw new RangeError(`Cannot encode a name of ${t.length} bytes: at most ${max}`);
   const f = frame(type, channel, before + t.length);
   f.buf.set(t, HEADER_LEN + before);
   return f;
@@ -164,7 +176,10 @@ function textFrame(type: number, channel: number, before: number, text: string):
  *
  * @param m The message.
  * @returns A frame (header and payload).
- * @throws {RangeError} When the payload would exceed {@linkcode MAX_PAYLOAD} (a bug of the sender).
+ * `error` and `reset` messages longer than {@linkcode MAX_MESSAGE} bytes are
+ * truncated (they quote user text).
+ *
+ * @throws {RangeError} When the payload would exceed {@linkcode MAX_PAYLOAD}, or a service text {@linkcode MAX_NAME} (a bug of the sender).
  *
  * @example
  * ```ts
@@ -195,6 +210,8 @@ export function encodeMessage(m: AppMessage): Uint8Array {
       break;
     case "send-datagram": {
       const name = utf8.encode(m.service);
+      // The length travels as u16: a longer name would misframe the payload.
+      if (name.length > MAX_NAME) throw new RangeError(`Cannot encode a name of ${name.length} bytes: at most ${MAX_NAME}`);
       f = frame(FrameType.sendDatagram, m.channel, 2 + name.length + m.payload.length);
       f.view.setUint16(HEADER_LEN, name.length);
       f.buf.set(name, HEADER_LEN + 2);
@@ -213,7 +230,7 @@ export function encodeMessage(m: AppMessage): Uint8Array {
       break;
     case "reset":
     case "error":
-      f = textFrame(m.type === "reset" ? FrameType.reset : FrameType.error, m.channel, 1, m.message);
+      f = textFrame(m.type === "reset" ? FrameType.reset : FrameType.error, m.channel, 1, truncate(m.message, MAX_MESSAGE), MAX_MESSAGE);
       f.view.setUint8(HEADER_LEN, CODES.indexOf(m.code) + 1);
       break;
     case "credit":
@@ -243,6 +260,16 @@ export function encodeMessage(m: AppMessage): Uint8Array {
   }
   if (f.buf.length - HEADER_LEN > MAX_PAYLOAD) throw new RangeError(`Cannot encode ${m.type}: payload of ${f.buf.length - HEADER_LEN} bytes exceeds ${MAX_PAYLOAD}`);
   return f.buf;
+}
+
+/** `s` cut to at most `max` UTF-8 bytes, on a character boundary, marked with "…" when cut. */
+function truncate(s: string, max: number): string {
+  const b = utf8.encode(s);
+  if (b.length <= max) return s;
+  // "…" is 3 bytes; back off to the start of a character (not a continuation byte 10xxxxxx).
+  let end = max - 3;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
+  return fromUtf8.decode(b.subarray(0, end)) + "…";
 }
 
 /**
@@ -318,8 +345,8 @@ export class FrameDecoder {
   }
 }
 
-function text(b: Uint8Array): string | undefined {
-  if (b.length > MAX_NAME) return undefined;
+function text(b: Uint8Array, max = MAX_NAME): string | undefined {
+  if (b.length > max) return undefined;
   try {
     return fromUtf8.decode(b);
   } catch {
@@ -376,7 +403,7 @@ function decodePayload(type: number, channel: number, p: Uint8Array): AppMessage
     case FrameType.reset:
     case FrameType.error: {
       const c = p.length >= 1 ? code(p[0]!) : undefined;
-      const t = text(p.subarray(1));
+      const t = text(p.subarray(1), MAX_MESSAGE);
       if (c === undefined || t === undefined) return bad("expected code:u8 and a UTF-8 message");
       return { type: type === FrameType.reset ? "reset" : "error", channel, code: c, message: t };
     }

@@ -8,17 +8,19 @@ import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { createConnection, type Socket } from "node:net";
+import { createConnection, createServer, Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { type Locator, ServicePrefix } from "@serval/wire";
 import { openUdpDatapath, ServalNode } from "@serval/runtime";
 import {
   type AppMessage,
+  type AppSocketOptions,
   AppSocketServer,
   type ClientConnection,
   connectDaemon,
   encodeMessage,
   FrameDecoder,
+  MAX_NAME,
   type ServalClient,
   ServalClientError,
 } from "./mod.ts";
@@ -82,7 +84,7 @@ async function poll(cond: () => boolean, what: string, ms = 3000): Promise<void>
   }
 }
 
-async function world(): Promise<World> {
+async function world(opts: AppSocketOptions = {}): Promise<World> {
   const dir = mkdtempSync(`${tmpdir()}/serval-app-`);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const router = await node("router");
@@ -91,8 +93,8 @@ async function world(): Promise<World> {
   const b = await node("host", [r]);
   const pathA = `${dir}/a.sock`;
   const pathB = `${dir}/b.sock`;
-  const sa = await AppSocketServer.listen(a, pathA);
-  const sb = await AppSocketServer.listen(b, pathB);
+  const sa = await AppSocketServer.listen(a, pathA, opts);
+  const sb = await AppSocketServer.listen(b, pathB, opts);
   cleanups.push(async () => {
     await sa.close();
     await sb.close();
@@ -487,6 +489,203 @@ describe("application socket", () => {
     const file = `${dir}/file`;
     writeFileSync(file, "x");
     await expect(AppSocketServer.listen(n, file)).rejects.toThrow(/not a socket/);
+  }, 30_000);
+
+  test("an application that leaves right after its FIN delivers everything, though the peer has not closed", async () => {
+    const w = await world();
+    const appA = await client(w.pathA);
+    const appB = await client(w.pathB);
+    const l = await listening(w, appA, "leave.example");
+    const c = await appB.connect("leave.example");
+    const s = await l.accept();
+    const reading = readAll(s.readable);
+    const data = pattern(4 * 1024 * 1024, 5);
+    await writeAll(c, data); // our FIN handed to the daemon, not yet acknowledged by A
+    await appB.close();
+    const got = await reading;
+    expect(got.length).toBe(data.length);
+    expect(Buffer.compare(got, data)).toBe(0);
+    // A answers after B left: B's daemon reads and drops it, and the flow closes cleanly.
+    await writeAll(s, new TextEncoder().encode("nobody reads this"));
+    expect(await s.closed).toBe("normal");
+    await poll(() => w.sb.lingering === 0, "B's departed streams to finish");
+    expect(w.sb.stats.lingerExpired).toBe(0);
+  }, 60_000);
+
+  test("a departed application's streams linger at most `linger`, even towards a peer that never reads", async () => {
+    const w = await world({ linger: 300 });
+    const appA = await client(w.pathA);
+    const l = await listening(w, appA, "stuck.example");
+    // A raw application on B: fills the stream until A's side stalls, sends its FIN, leaves.
+    const r = raw(w.pathB);
+    await r.connected;
+    r.s.write(encodeMessage({ type: "hello", version: 1, window: 65536 }));
+    r.s.write(encodeMessage({ type: "connect", channel: 1, service: "stuck.example" }));
+    await poll(() => r.got.some((m) => m.type === "ok" && m.channel === 1), "the connect's ok");
+    const s = await l.accept(); // never read
+    const chunk = pattern(65536, 6);
+    const credited = () => r.got.reduce((n, m) => n + (m.type === "credit" && m.channel === 1 ? m.bytes : 0), 0);
+    let sent = 0;
+    let last = -1;
+    let still = 0;
+    await poll(() => {
+      while (sent - credited() + chunk.length <= w.sb.window) {
+        r.s.write(encodeMessage({ type: "data", channel: 1, payload: chunk }));
+        sent += chunk.length;
+      }
+      const got = credited();
+      if (got === last) still++;
+      else (still = 0), (last = got);
+      return still >= 40; // no credit for ~200 ms: the daemon's writes wait for A
+    }, "the stream to stall", 20_000);
+    expect(sent - credited()).toBeGreaterThan(0); // writes pending in B's daemon
+    r.s.write(encodeMessage({ type: "fin", channel: 1 }));
+    r.s.end();
+    await poll(() => w.sb.sessions === 0, "B's session to end");
+    // Before `linger` runs out the stream still waits; then it is reset and the API freed.
+    await poll(() => w.sb.lingering === 0, "the linger to expire", 5000);
+    expect(w.sb.stats.lingerExpired).toBe(1);
+    await until(w.b, () => w.b.host.flowCount === 0, "B's flow to be reset");
+    await expect(readAll(s.readable)).rejects.toMatchObject({ code: "reset" });
+    await r.closed;
+  }, 60_000);
+
+  test("a service name longer than MAX_NAME fails that call only; long names are quoted safely", async () => {
+    const w = await world();
+    const appA = await client(w.pathA);
+    const appB = await client(w.pathB);
+    const l = await listening(w, appA, "alive.example");
+    const c = await appB.connect("alive.example");
+    const s = await l.accept();
+    const long = "x".repeat(MAX_NAME + 1);
+    await expect(appB.connect(long)).rejects.toMatchObject({ code: "invalid" });
+    await expect(appB.listen(long).ready).rejects.toMatchObject({ code: "invalid" });
+    await expect(appB.openDatagram(long).ready).rejects.toMatchObject({ code: "invalid" });
+    const dg = appB.openDatagram();
+    await dg.ready;
+    expect(() => dg.send("y".repeat(70_000), new Uint8Array(1))).toThrow(ServalClientError);
+    // A name the daemon takes but whose error quotes it at length.
+    const near = "z".repeat(MAX_NAME - 8);
+    const e = await appB.connect(near).catch((x: ServalClientError) => x);
+    expect(e).toBeInstanceOf(ServalClientError);
+    expect((e as ServalClientError).code).not.toBe("protocol");
+    await expect(appB.connect(`${"é".repeat(400)}.example`)).rejects.toMatchObject({ code: "invalid" });
+    // Every other channel lives on.
+    const [, got] = await Promise.all([writeAll(c, new Uint8Array([1, 2, 3])), readAll(s.readable)]);
+    expect([...got]).toEqual([1, 2, 3]);
+    await s.close();
+    expect(await c.closed).toBe("normal");
+    dg.close();
+    expect(w.sb.stats.protocolErrors).toBe(0);
+  }, 30_000);
+
+  test("the socket file is never open to others: listen runs under a restrictive umask", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/serval-app-`);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const n = await node("host");
+    const seen: number[] = [];
+    const listen = Server.prototype.listen;
+    const old = process.umask(0);
+    try {
+      Server.prototype.listen = function (this: Server, ...args: unknown[]) {
+        // The mode the file is born with: 0777 & ~umask (read back by setting it twice).
+        const u = process.umask(0);
+        process.umask(u);
+        seen.push(u);
+        return (listen as (...a: unknown[]) => Server).apply(this, args);
+      } as typeof listen;
+      const srv = await AppSocketServer.listen(n, `${dir}/app.sock`);
+      cleanups.push(() => srv.close());
+    } finally {
+      Server.prototype.listen = listen;
+      process.umask(old);
+    }
+    expect(seen.length).toBe(1);
+    expect(0o777 & ~seen[0]! & 0o007).toBe(0); // nothing for others
+    expect(0o777 & ~seen[0]!).toBe(0o660);
+    expect(statSync(`${dir}/app.sock`).mode & 0o777).toBe(0o660);
+    expect(process.umask(old)).toBe(old); // restored
+  }, 30_000);
+
+  test("a connection that never says hello is closed and counted", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/serval-app-`);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const n = await node("host");
+    const srv = await AppSocketServer.listen(n, `${dir}/app.sock`, { helloTimeout: 200 });
+    cleanups.push(() => srv.close());
+    const r = raw(`${dir}/app.sock`);
+    await r.connected;
+    await poll(() => srv.sessions === 1, "the session");
+    const closed = await Promise.race([r.closed.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 3000))]);
+    expect(closed).toBe(true);
+    expect(r.got.at(-1)).toMatchObject({ type: "error", channel: 0, code: "timeout" });
+    expect(srv.stats.helloTimeouts).toBe(1);
+    expect(srv.sessions).toBe(0);
+    // A prompt application is not affected.
+    const app = await client(`${dir}/app.sock`);
+    await new Promise((res) => setTimeout(res, 300)); // past the hello timeout: still connected
+    const dg = app.openDatagram();
+    await dg.ready;
+    dg.close();
+    expect(srv.stats.helloTimeouts).toBe(1);
+  }, 30_000);
+
+  test("application connections beyond maxSessions are refused with `limit`", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/serval-app-`);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const n = await node("host");
+    const path = `${dir}/app.sock`;
+    const srv = await AppSocketServer.listen(n, path, { maxSessions: 2 });
+    cleanups.push(() => srv.close());
+    const one = await client(path);
+    await client(path);
+    const third = await connectDaemon({ path }).catch((e: ServalClientError) => e);
+    expect(third).toBeInstanceOf(ServalClientError);
+    expect((third as ServalClientError).code).toBe("limit");
+    expect(srv.stats.sessionsRefused).toBe(1);
+    await one.close();
+    await poll(() => srv.sessions === 1, "a slot to free");
+    await client(path);
+    expect(srv.sessions).toBe(2);
+  }, 30_000);
+
+  test("datagram sends to a daemon that does not keep up are dropped (send returns false), memory bounded", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/serval-app-`);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = `${dir}/fake.sock`;
+    // A daemon that answers the handshake and the open, then stops reading.
+    const socks: Socket[] = [];
+    const fake = createServer((s) => {
+      socks.push(s);
+      const d = new FrameDecoder();
+      s.on("data", (b: Uint8Array) => {
+        d.push(b);
+        for (let m = d.next(); m !== undefined; m = d.next()) {
+          if (m.type === "hello") s.write(encodeMessage({ type: "welcome", version: 1, window: 65536 }));
+          if (m.type === "open-datagram") {
+            s.write(encodeMessage({ type: "ok", channel: m.channel }));
+            s.pause();
+            return;
+          }
+        }
+      });
+    });
+    await new Promise<void>((res) => fake.listen(path, () => res()));
+    cleanups.push(() => new Promise<void>((res) => (socks.forEach((s) => s.destroy()), fake.close(() => res()))));
+    const app = await client(path);
+    const dg = app.openDatagram();
+    await dg.ready;
+    const payload = new Uint8Array(8192);
+    let sent = 0;
+    for (let i = 0; i < 2000 && dg.send("dg.example", payload); i++) sent++;
+    expect(sent).toBeLessThan(2000);
+    expect(dg.send("dg.example", payload)).toBe(false);
+    expect(dg.sendDropped).toBe(2);
+    // Queued: at most the high-water mark plus one frame (the kernel holds some too).
+    expect(sent * 8192).toBeLessThan(4 * 1024 * 1024);
+    // The fake daemon goes: the client sees it (its queued bytes would never be read).
+    for (const s of socks) s.destroy();
+    await app.closed;
   }, 30_000);
 
   test("nothing leaked: no socket left open by the tests above", async () => {

@@ -6,9 +6,14 @@
  *
  * - its listeners are closed (withdrawn from the routers) at once;
  * - a stream whose write side the application closed (its `fin` arrived)
- *   finishes delivering, like a kernel socket closed after `shutdown`; any
- *   other stream is reset, so that a crashed application never looks like a
- *   clean end of stream to the peer.
+ *   finishes delivering, like a kernel socket closed after `shutdown` (what
+ *   the peer still sends is read and dropped until its FIN); any other
+ *   stream is reset, so that a crashed application never looks like a clean
+ *   end of stream to the peer. The wait is bounded (`linger`, 30 s): a peer
+ *   that stops reading or never closes cannot hold the application's API.
+ *
+ * A connection must say hello within `helloTimeout` (5 s), and at most
+ * `maxSessions` (1024) applications are served at once.
  *
  * Memory per stream is bounded both ways: at most our window of the
  * application's bytes waits for the Serval flow, and we read the flow only
@@ -17,10 +22,10 @@
  * @module
  */
 
-import { chmod, lstat, mkdir, stat, unlink } from "node:fs/promises";
+import { chmod, lstat, stat, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { type DatagramSocket, ServalApi, type ServalNode, type ServiceListener, type StreamConnection } from "@serval/runtime";
+import { type DatagramSocket, ensureRunDir, ServalApi, type ServalNode, type ServiceListener, type StreamConnection } from "@serval/runtime";
 import {
   APP_PROTOCOL_VERSION,
   type AppErrorCode,
@@ -45,6 +50,12 @@ const SOCKET_HARD_LIMIT = 16 * 1024 * 1024;
 const MAX_CHANNELS = 4096;
 /** Default accepted-but-not-taken connections per listener. */
 const DEFAULT_BACKLOG = 16;
+/** Default time a connection may take to say hello. */
+const DEFAULT_HELLO_TIMEOUT_MS = 5000;
+/** Default application connections served at once. */
+const DEFAULT_MAX_SESSIONS = 1024;
+/** Default time the streams of an application that left may take to finish delivering. */
+const DEFAULT_LINGER_MS = 30_000;
 
 /** Options of {@linkcode AppSocketServer.listen}. */
 export interface AppSocketOptions {
@@ -52,6 +63,16 @@ export interface AppSocketOptions {
   readonly window?: number;
   /** Socket file mode (default 0o660: the daemon's user and group). */
   readonly mode?: number;
+  /** Milliseconds a new connection may take to say hello before it is closed (default 5000). */
+  readonly helloTimeout?: number;
+  /** Application connections served at once; more are refused with `limit` (default 1024). */
+  readonly maxSessions?: number;
+  /**
+   * Milliseconds the half-closed streams of an application that left may
+   * take to finish (our FIN acknowledged, the peer's FIN read) before they
+   * are reset and the application's API freed (default 30 000).
+   */
+  readonly linger?: number;
 }
 
 /** Counters of an {@linkcode AppSocketServer}. */
@@ -64,6 +85,12 @@ export interface AppSocketStats {
   datagramsDropped: number;
   /** Frames for channels already gone (races with a reset: harmless). */
   ignoredFrames: number;
+  /** Connections closed for not saying hello in time. */
+  helloTimeouts: number;
+  /** Connections refused because `maxSessions` were open. */
+  sessionsRefused: number;
+  /** Departed applications whose lingering streams were reset when `linger` ran out. */
+  lingerExpired: number;
 }
 
 /** Why a flow ended (the SAL's reason). */
@@ -116,18 +143,40 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * ```
  */
 export class AppSocketServer {
-  readonly stats: AppSocketStats = { connections: 0, protocolErrors: 0, datagramsDropped: 0, ignoredFrames: 0 };
+  readonly stats: AppSocketStats = {
+    connections: 0,
+    protocolErrors: 0,
+    datagramsDropped: 0,
+    ignoredFrames: 0,
+    helloTimeouts: 0,
+    sessionsRefused: 0,
+    lingerExpired: 0,
+  };
   readonly #server: Server;
   readonly #sessions = new Set<AppSession>();
+  /** Departed applications whose streams still finish delivering: the cut that frees each at once. */
+  readonly #lingering = new Set<() => void>();
   readonly #ino: number;
   #closed = false;
 
-  private constructor(readonly node: ServalNode, readonly path: string, server: Server, ino: number, readonly window: number) {
+  private constructor(readonly node: ServalNode, readonly path: string, server: Server, ino: number, readonly window: number, readonly opts: AppSocketOptions) {
     this.#server = server;
     this.#ino = ino;
+    const max = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
     server.on("connection", (s) => {
       if (this.#closed) return void s.destroy();
       this.stats.connections++;
+      if (this.#sessions.size >= max) {
+        // Each session holds an API on the node: bounded, and said why.
+        this.stats.sessionsRefused++;
+        s.on("error", () => {});
+        // Read (and drop) until the application hangs up, so its close is seen.
+        s.on("end", () => s.destroy());
+        s.resume();
+        s.end(encodeMessage({ type: "error", channel: 0, code: "limit", message: `too many applications (at most ${max})` }));
+        setTimeout(() => s.destroy(), 1000).unref?.();
+        return;
+      }
       const session = new AppSession(this, s, () => this.#sessions.delete(session));
       this.#sessions.add(session);
     });
@@ -146,20 +195,27 @@ export class AppSocketServer {
    */
   static async listen(node: ServalNode, path: string, opts: AppSocketOptions = {}): Promise<AppSocketServer> {
     // 0755: the socket files' modes decide access (see the management socket's server).
-    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await ensureRunDir(dirname(path));
     await removeStale(path);
     const server = createServer({ allowHalfOpen: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        resolve();
+    // The file is born without access for others (umask), never open to them
+    // between listen and chmod.
+    const old = process.umask(0o117);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => {
+          server.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } finally {
+      process.umask(old);
+    }
     try {
       await chmod(path, opts.mode ?? 0o660);
       const ino = (await stat(path)).ino;
-      return new AppSocketServer(node, path, server, ino, opts.window ?? DEFAULT_WINDOW);
+      return new AppSocketServer(node, path, server, ino, opts.window ?? DEFAULT_WINDOW, opts);
     } catch (e) {
       server.close();
       throw e;
@@ -169,6 +225,17 @@ export class AppSocketServer {
   /** Application connections open now. */
   get sessions(): number {
     return this.#sessions.size;
+  }
+
+  /** Departed applications whose streams are still finishing (at most `linger` ms each). */
+  get lingering(): number {
+    return this.#lingering.size;
+  }
+
+  /** @internal A departed application's streams finish; `cut` resets them now. Returns the call that says they are done. */
+  linger(cut: () => void): () => void {
+    this.#lingering.add(cut);
+    return () => this.#lingering.delete(cut);
   }
 
   /** Channels (connects, streams, listeners, datagram sockets) open now, over every application. */
@@ -187,6 +254,7 @@ export class AppSocketServer {
     this.#closed = true;
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     for (const s of [...this.#sessions]) s.destroy("shutdown", "the daemon is stopping");
+    for (const cut of [...this.#lingering]) cut();
     await closed;
     // Only our own file: a daemon started since may own the path now.
     try {
@@ -245,12 +313,21 @@ class AppSession {
   /** The application's receive window per stream. */
   peerWindow = DEFAULT_WINDOW;
   #ended = false;
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(server: AppSocketServer, socket: Socket, onGone: () => void) {
     this.#server = server;
     this.#socket = socket;
     this.#onGone = onGone;
     this.#api = new ServalApi(server.node);
+    // A connection that never says hello would hold its API (and a session slot) forever.
+    const ms = server.opts.helloTimeout ?? DEFAULT_HELLO_TIMEOUT_MS;
+    this.#helloTimer = setTimeout(() => {
+      if (this.#hello || this.#ended) return;
+      this.#server.stats.helloTimeouts++;
+      this.send({ type: "error", channel: 0, code: "timeout", message: `no hello in ${ms} ms` });
+      this.#end(true);
+    }, ms);
     socket.on("data", (b: Uint8Array) => this.#receive(b));
     socket.on("drain", () => this.#wakeDrain());
     socket.on("end", () => this.#end());
@@ -336,6 +413,7 @@ class AppSession {
         return this.#fatal("version", `unsupported protocol version ${m.version} (this daemon speaks ${APP_PROTOCOL_VERSION})`);
       }
       this.#hello = true;
+      clearTimeout(this.#helloTimer);
       this.peerWindow = m.window;
       this.send({ type: "welcome", version: APP_PROTOCOL_VERSION, window: this.window });
       return;
@@ -454,6 +532,7 @@ class AppSession {
   #end(hard = false): void {
     if (this.#ended) return;
     this.#ended = true;
+    clearTimeout(this.#helloTimer);
     this.#onGone();
     this.#wakeDrain();
     if (hard) this.#socket.end();
@@ -469,11 +548,25 @@ class AppSession {
     }
     this.#channels.clear();
     // Streams done for the application may still be delivering (our FIN
-    // queued, not yet acknowledged): the API goes once every flow is over, as
-    // its close would reset them. It aborts connects still in their handshake.
+    // queued, not yet acknowledged; the peer's FIN not yet read): the API
+    // goes once every flow is over, as its close would reset them. It aborts
+    // connects still in their handshake. A peer that stops reading, or never
+    // closes its side, would keep the API forever: `linger` bounds the wait.
     const flows = hard ? [] : [...this.#flows].map((s) => s.conn.closed);
-    if (flows.length === 0) this.#api.close();
-    else void Promise.all(flows).then(() => this.#api.close());
+    if (flows.length === 0) return this.#api.close();
+    let done = false;
+    const finish = (expired: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      release();
+      if (expired) this.#server.stats.lingerExpired++;
+      this.#api.close(); // resets what is left
+    };
+    const release = this.#server.linger(() => finish(false)); // the daemon stops
+    const timer = setTimeout(() => finish(true), this.#server.opts.linger ?? DEFAULT_LINGER_MS);
+    timer.unref?.();
+    void Promise.all(flows).then(() => finish(false));
   }
 }
 
@@ -489,10 +582,11 @@ class DaemonStream {
   #credit: number;
   #creditWaiter: (() => void) | undefined;
   #finIn = false;
-  #writeDone: Promise<void> | undefined;
   #writeFinished = false;
   #finOut = false;
   #dead = false;
+  /** The application left: the flow's bytes are read and dropped until the peer's FIN. */
+  #orphaned = false;
 
   constructor(s: AppSession, readonly channel: number, readonly conn: StreamConnection) {
     this.#s = s;
@@ -531,7 +625,7 @@ class DaemonStream {
       case "fin": {
         if (this.#finIn) return `second fin on channel ${this.channel}`;
         this.#finIn = true;
-        this.#writeDone = this.#writer.close().then(
+        void this.#writer.close().then(
           () => {
             this.#writeFinished = true;
             this.#maybeDone();
@@ -566,16 +660,17 @@ class DaemonStream {
   }
 
   /**
-   * The application left. A stream it half-closed finishes delivering (then
-   * is reset if the peer still sends: nobody would read it); any other is
-   * reset.
+   * The application left. A stream it half-closed finishes delivering: what
+   * the peer still sends is read and dropped (nobody would read it, and a
+   * reset now would lose our bytes not yet acknowledged) until its FIN, and
+   * the flow then closes cleanly; the session's linger bounds the wait. Any
+   * other stream is reset.
    */
   orphan(): void {
     if (this.#dead) return;
     if (!this.#finIn) return this.reset();
-    void this.#writeDone!.then(() => {
-      if (!this.#finOut) this.reset();
-    });
+    this.#orphaned = true;
+    this.#wake();
   }
 
   #wake(): void {
@@ -585,7 +680,7 @@ class DaemonStream {
   }
 
   async #room(): Promise<boolean> {
-    while (!this.#dead && (this.#credit <= 0 || this.#s.backedUp)) {
+    while (!this.#dead && !this.#orphaned && (this.#credit <= 0 || this.#s.backedUp)) {
       if (this.#credit <= 0) await new Promise<void>((r) => (this.#creditWaiter = r));
       else await this.#s.drained();
       if (this.#s.ended && this.#credit <= 0) return false;
@@ -600,8 +695,10 @@ class DaemonStream {
         const r = await this.#reader.read();
         if (r.done || r.value === undefined) break;
         const chunk = r.value;
+        if (this.#orphaned) continue; // dropped: the application left
         for (let off = 0; off < chunk.length;) {
           if (!(await this.#room())) return;
+          if (this.#orphaned) break;
           const n = Math.min(this.#credit, MAX_DATA, chunk.length - off);
           this.#s.send({ type: "data", channel: this.channel, payload: chunk.subarray(off, off + n) });
           this.#credit -= n;

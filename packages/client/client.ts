@@ -14,7 +14,7 @@
  * @module
  */
 
-export { APP_PROTOCOL_VERSION } from "./app_protocol.ts";
+export { APP_PROTOCOL_VERSION, MAX_NAME } from "./app_protocol.ts";
 export type { AppErrorCode } from "./app_protocol.ts";
 export { ClientConnection } from "./client_connection.ts";
 export type { ClientCloseReason } from "./client_connection.ts";

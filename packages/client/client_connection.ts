@@ -19,6 +19,8 @@ export interface ClientLink {
   /** The daemon broke the protocol: the whole client connection goes. */
   fatal(reason: string): void;
   forget(channel: number): void;
+  /** Whether the socket to the daemon holds more than it should (datagrams are dropped). */
+  readonly backedUp: boolean;
 }
 
 /** How a connection ended: `normal` after both sides closed, else the failure's code. */

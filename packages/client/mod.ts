@@ -31,6 +31,8 @@ export {
   FrameType,
   HEADER_LEN,
   MAX_DATA,
+  MAX_MESSAGE,
+  MAX_NAME,
   MAX_PAYLOAD,
 } from "./app_protocol.ts";
 export type { AppErrorCode, AppMessage, FrameError } from "./app_protocol.ts";

@@ -21,12 +21,24 @@ import {
   DEFAULT_WINDOW,
   encodeMessage,
   FrameDecoder,
+  MAX_NAME,
 } from "./app_protocol.ts";
 import { ClientConnection, type ClientLink } from "./client_connection.ts";
 import { ServalClientError, type ServalClientErrorCode } from "./serval_client_error.ts";
 
 /** How long the daemon may take to answer the handshake. */
 const HELLO_TIMEOUT_MS = 5000;
+/** Bytes queued towards the daemon beyond which datagrams are dropped (`send` returns false). */
+const SEND_HIGH_WATER = 1024 * 1024;
+
+const utf8 = new TextEncoder();
+
+/** Why `name` cannot be sent (longer than {@linkcode MAX_NAME} bytes), or undefined. */
+function badName(what: string, name: string): ServalClientError | undefined {
+  const n = utf8.encode(name).length;
+  if (n <= MAX_NAME) return undefined;
+  return new ServalClientError("invalid", `Cannot ${what}: the service text is ${n} bytes long (at most ${MAX_NAME})`);
+}
 
 /**
  * The path of the application socket of a daemon whose run directory is `runDir`.
@@ -127,6 +139,9 @@ export class ServalClient {
       },
       fatal: (reason) => this.#fatal(reason),
       forget: (ch) => this.#channels.delete(ch),
+      get backedUp() {
+        return self.#socket.writableLength > SEND_HIGH_WATER;
+      },
     };
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.ready = new Promise<void>((resolve, reject) => (this.#settleReady = (e) => (e ? reject(e) : resolve())));
@@ -142,10 +157,13 @@ export class ServalClient {
   /**
    * Connects to a service by name, serviceID or prefix text.
    *
-   * @throws {ServalClientError} (rejects) `refused` (nobody listens on it), `unreachable` (no route), `timeout`, `invalid` (bad name).
+   * @throws {ServalClientError} (rejects) `refused` (nobody listens on it), `unreachable` (no route), `timeout`, `invalid` (bad name, longer than {@linkcode MAX_NAME} bytes).
    */
   connect(service: string): Promise<ClientConnection> {
     if (this.#gone) return Promise.reject(this.#gone);
+    // Checked here: the daemon would take a longer name as a protocol error and drop every channel.
+    const bad = badName(`connect to ${service.slice(0, 64)}…`, service);
+    if (bad) return Promise.reject(bad);
     const channel = this.#channel();
     return new Promise((resolve, reject) => {
       this.#channels.set(channel, { resolve, reject, service });
@@ -155,15 +173,17 @@ export class ServalClient {
 
   /**
    * Binds a service prefix; the daemon registers it with its routers.
-   * Problems (a bad prefix) show as `ready` rejecting, and `accept` with it.
+   * Problems (a bad prefix, `invalid`; one longer than {@linkcode MAX_NAME}
+   * bytes is refused here) show as `ready` rejecting, and `accept` with it.
    *
    * @param prefix Name, serviceID or prefix text (`web.example`, `web.example/64`).
    * @param opts `backlog`: connections handed to us before we take them (default 16).
    */
   listen(prefix: string, opts: { readonly backlog?: number } = {}): ClientListener {
-    const channel = this.#gone ? 0 : this.#channel();
+    const bad = this.#gone ?? badName(`listen on ${prefix.slice(0, 64)}…`, prefix);
+    const channel = bad ? 0 : this.#channel();
     const l = new ClientListener(this.#link, channel, prefix, (c) => this.#channels.set(c.channel, c));
-    if (this.#gone) l.fail(this.#gone);
+    if (bad) l.fail(bad);
     else {
       this.#channels.set(channel, l);
       this.#send({ type: "listen", channel, backlog: Math.max(0, Math.min(65535, opts.backlog ?? 0)), prefix });
@@ -173,14 +193,16 @@ export class ServalClient {
 
   /**
    * Opens a datagram socket, bound to `prefix` (receives) or not (send only).
+   * Problems (a bad prefix: `invalid`) show as `ready` rejecting.
    *
    * @param prefix Name, serviceID or prefix text.
    * @param maxQueue Datagrams kept for `receive` before the oldest are dropped.
    */
   openDatagram(prefix?: string, maxQueue = 1024): ClientDatagramSocket {
-    const channel = this.#gone ? 0 : this.#channel();
+    const bad = this.#gone ?? (prefix === undefined ? undefined : badName(`open a datagram socket on ${prefix.slice(0, 64)}…`, prefix));
+    const channel = bad ? 0 : this.#channel();
     const s = new ClientDatagramSocket(this.#link, channel, maxQueue);
-    if (this.#gone) s.fail(this.#gone);
+    if (bad) s.fail(bad);
     else {
       this.#channels.set(channel, s);
       this.#send({ type: "open-datagram", channel, prefix: prefix ?? "" });
@@ -379,6 +401,8 @@ export class ClientDatagramSocket {
   readonly ready: Promise<void>;
   /** Datagrams dropped because the receive queue was full. */
   dropped = 0;
+  /** Datagrams not sent because the connection to the daemon was backed up (`send` returned false). */
+  sendDropped = 0;
   readonly #link: ClientLink;
   readonly #queue: ClientDatagram[] = [];
   readonly #waiting: { resolve: (d: ClientDatagram) => void; reject: (e: Error) => void }[] = [];
@@ -396,11 +420,21 @@ export class ClientDatagramSocket {
    * Sends to a service. Datagrams are unreliable: one the daemon cannot
    * route, or too large for a packet, is lost (the daemon counts it).
    *
-   * @returns `true` (handed to the daemon).
+   * @returns `true` when handed to the daemon; `false` when dropped because
+   *   the connection to the daemon is backed up (more than 1 MiB queued:
+   *   the daemon is not keeping up), counted in `sendDropped`.
    * @throws {RangeError} When the socket is closed, or the payload exceeds a frame (128 KiB).
+   * @throws {ServalClientError} `invalid` when `service` is longer than {@linkcode MAX_NAME} bytes.
    */
   send(service: string, payload: Uint8Array): boolean {
     if (this.#error) throw new RangeError("Cannot send: the datagram socket is closed");
+    const bad = badName(`send to ${service.slice(0, 64)}…`, service);
+    if (bad) throw bad;
+    // Unreliable, so dropped rather than queued without bound in our memory.
+    if (this.#link.backedUp) {
+      this.sendDropped++;
+      return false;
+    }
     this.#link.send({ type: "send-datagram", channel: this.channel, service, payload });
     return true;
   }

@@ -387,19 +387,19 @@ function migrateInterface(ctx: ManagementContext, from: string, to: string | und
   const node = ctx.node;
   const m = node as unknown as Migrating;
   const addresses = node.datapath.localAddresses();
-  const byName = addresses.filter((a) => a.ifname === from);
-  const parsed = parseLocatorText(from);
-  const fromKeys = new Set(
-    byName.length > 0
-      ? byName.map((a) => locatorKey({ address: a.address, port: 0 }))
-      : parsed !== undefined
-      ? [locatorKey({ address: parsed.address, port: 0 })]
-      : [],
+  // `from` must name something of ours: an interface, or one of our
+  // addresses (with its port, or not). Anything else moves nothing and says so.
+  const fromLocals = [...node.locals, ...addresses].filter((l) =>
+    node.addresses.matches(l, from) || locatorText({ address: l.address, port: 0 }) === from || locatorText(l) === from ||
+    addresses.some((a) => a.ifname === from && a.address.join() === l.address.join())
   );
-  if (fromKeys.size === 0) {
-    throw new ManagementFault("not-found", `no interface or address "${from}" (have ${addresses.map((a) => `${a.ifname || "?"} ${locatorText(a)}`).join(", ") || "none"})`);
+  if (fromLocals.length === 0) {
+    const have = addresses.map((a) => `${a.ifname || "?"} ${locatorText(a)}`);
+    for (const l of node.locals) if (!addresses.some((a) => locatorKey(a) === locatorKey(l))) have.push(locatorText(l));
+    throw new ManagementFault("not-found", `no interface or address "${from}" on this node (have ${have.join(", ") || "none"})`);
   }
-  const dest = to === undefined ? undefined : localLocator(ctx, to, typeof m.migrateInterface !== "function");
+  const fromKeys = new Set(fromLocals.map((l) => locatorKey({ address: l.address, port: 0 })));
+  const dest = to === undefined ? undefined : localLocator(ctx, to, true);
   if (typeof m.migrateInterface === "function") {
     const moved = dest === undefined ? m.migrateInterface.call(node, from) : m.migrateInterface.call(node, from, dest);
     node.kick();

@@ -8,6 +8,7 @@
 
 import * as net from "node:net";
 import { Exit, Schema } from "effect";
+import { checkRunDir } from "@serval/runtime";
 import {
   decodeResult,
   type ErrorCode,
@@ -19,8 +20,12 @@ import {
   type ResultOf,
 } from "./protocol.ts";
 
-/** Why a client call failed: a daemon error code, or `no-daemon` (nobody answers), `protocol` (a reply that makes no sense), `closed`. */
-export type ClientErrorCode = ErrorCode | "no-daemon" | "protocol" | "closed" | "timeout";
+/**
+ * Why a client call failed: a daemon error code, or `no-daemon` (nobody
+ * answers), `protocol` (a reply that makes no sense), `closed`, `timeout`,
+ * `untrusted` (the socket's directory is in /tmp and not its owner's alone).
+ */
+export type ClientErrorCode = ErrorCode | "no-daemon" | "protocol" | "closed" | "timeout" | "untrusted";
 
 /**
  * A failed management call.
@@ -85,15 +90,28 @@ export class ManagementClient {
   }
 
   /**
-   * Connects to a management socket.
+   * Connects to a management socket. A socket in /tmp (the non-root
+   * fallback run directory) is only trusted when its directory is ours or
+   * root's and writable by nobody else ({@linkcode checkRunDir}): anyone
+   * can create a directory there and plant a socket that collects requests.
    *
    * @param path The socket path (`<runDir>/mgmt.sock`).
    * @param opts `timeoutMs`: for the connection and each request (default 10 s).
    * @returns The connected client.
-   * @throws {ManagementError} `no-daemon` when nothing answers there.
+   * @throws {ManagementError} `no-daemon` when nothing answers there; `untrusted` for an unfit directory in /tmp.
    */
-  static connect(path: string, opts: { timeoutMs?: number } = {}): Promise<ManagementClient> {
+  static async connect(path: string, opts: { timeoutMs?: number } = {}): Promise<ManagementClient> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+    if (dir.startsWith("/tmp/")) {
+      try {
+        await checkRunDir(dir);
+      } catch (e) {
+        const code = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
+        // A missing directory: nobody serves there (the usual "no daemon" answer).
+        if (code !== "ENOENT") throw new ManagementError("untrusted", `not connecting to ${path}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     return new Promise((resolve, reject) => {
       const s = net.connect(path);
       const t = setTimeout(() => {

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { readFile, stat } from "node:fs/promises";
 import { Effect, Layer } from "effect";
 import { formatIp } from "@serval/wire";
 import { DEFAULT_PORT, defaultRunDir, RunningNode, ServalConfig, type ServalDatapath } from "@serval/runtime";
 import { ManagementServer, ManagementStartError, type RemoteOptions } from "./management_server.ts";
 import { parseLocatorText, socketPath } from "./protocol.ts";
+import { readTokenFile } from "./read_token_file.ts";
 
 /**
  * The management server of the running node. Fails with
@@ -71,19 +71,8 @@ export function managementLayer(
   }));
 }
 
-/** The remote listener a config asks for; the token file must be readable by its owner only. */
+/** The remote listener a config asks for; the token file must be the daemon's (or root's), readable by its owner only. */
 async function remoteOptions(m: { readonly listen: string; readonly tokenFile: string }): Promise<RemoteOptions> {
   const l = parseLocatorText(m.listen)!;
-  let token: string;
-  try {
-    const st = await stat(m.tokenFile);
-    if ((st.mode & 0o077) !== 0) {
-      throw new ManagementStartError(`the management token file ${m.tokenFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
-    }
-    token = (await readFile(m.tokenFile, "utf8")).trim();
-  } catch (e) {
-    if (e instanceof ManagementStartError) throw e;
-    throw new ManagementStartError(`cannot read the management token file ${m.tokenFile}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  return { host: formatIp(l.address), port: l.port!, token };
+  return { host: formatIp(l.address), port: l.port!, token: await readTokenFile(m.tokenFile) };
 }

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import fc from "fast-check";
 import { openUdpDatapath, parseConfig, ServalApi, ServalNode, serveEcho, type StreamConnection, toNodeOptions } from "@serval/runtime";
 import { ManagementClient, ManagementError } from "./management_client.ts";
-import { MAX_CONNECTIONS, ManagementServer, ManagementStartError } from "./management_server.ts";
+import { MAX_CONNECTIONS, MAX_REMOTE_CONNECTIONS, ManagementServer, ManagementStartError } from "./management_server.ts";
 import { ServiceId, ServicePrefix } from "@serval/wire";
 import { MAX_REQUEST_BYTES } from "./protocol.ts";
 
@@ -196,6 +196,11 @@ describe("ManagementServer", () => {
     await expectFault(h.client.request("migrate.flow", { flow: 12345, to: "127.0.0.1" }), "not-found", "no flow 12345");
     await expectFault(h.client.request("migrate.flow", { flow: f.id, to: "198.18.9.9" }), "not-found", /^198\.18\.9\.9 is not one of this node's locators \(127\.0\.0\.1:\d+\)$/);
     await expectFault(h.client.request("migrate.iface", { from: "nope0" }), "not-found", /^no interface or address "nope0"/);
+    // Addresses that are not ours: refused (not "moved 0"), and nothing moves.
+    await expectFault(h.client.request("migrate.iface", { from: "198.18.9.9" }), "not-found", /^no interface or address "198\.18\.9\.9" on this node \(have .*127\.0\.0\.1:\d+\)$/);
+    await expectFault(h.client.request("migrate.iface", { from: "127.0.0.1", to: "198.18.9.9" }), "not-found", /^198\.18\.9\.9 is not one of this node's locators \(127\.0\.0\.1:\d+\)$/);
+    await expectFault(h.client.request("migrate.iface", { from: `127.0.0.1:${host.locals[0]!.port + 1}` }), "not-found", /^no interface or address "127\.0\.0\.1:\d+" on this node/);
+    expect(host.host.flowState(f.id)?.migration).toBe("NONE");
     const moved = await h.client.request("migrate.flow", { flow: f.id, to: "127.0.0.1" });
     expect(moved).toEqual({ moved: 1, to: `127.0.0.1:${host.locals[0]!.port}` });
     // The move completes (RSYN, RSYN-ACK) and the flow still carries data.
@@ -282,5 +287,77 @@ describe("ManagementServer", () => {
     const extra = await ManagementClient.connect(server.path);
     await expectFault(extra.request("hello", {}), "busy", `too many management connections (at most ${MAX_CONNECTIONS})`);
     extra.close();
+  });
+
+  test("remote clients cannot lock out local management nor hold fds: own limit, auth timeout, turned-away sockets destroyed", async () => {
+    const n = await node("router");
+    const dir = tmpDir();
+    const token = "s3cret-token-0123456789";
+    const server = await ManagementServer.listen(`${dir}/mgmt.sock`, { node: n, role: "router", startedAt: 0, defaultPort: 1 }, { host: "127.0.0.1", port: 0, token, authTimeoutMs: 300 });
+    cleanups.push(() => server.close());
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const base = fds();
+    // Idle remote connections that never authenticate (and never close: half-open allowed on our side).
+    const total = MAX_CONNECTIONS + 8;
+    const raws = await Promise.all(Array.from({ length: total }, () =>
+      new Promise<{ s: net.Socket; got: () => string; ended: Promise<void> }>((resolve) => {
+        const s = net.connect({ port: server.remotePort!, host: "127.0.0.1", allowHalfOpen: true });
+        let got = "";
+        s.setEncoding("utf8").on("data", (d: string) => (got += d));
+        s.on("error", () => {});
+        const ended = new Promise<void>((r) => s.once("end", () => r()));
+        s.once("connect", () => resolve({ s, got: () => got, ended }));
+      })));
+    cleanups.push(() => raws.forEach((r) => r.s.destroy()));
+    // The local socket still serves.
+    const local = await ManagementClient.connect(server.path);
+    cleanups.push(() => local.close());
+    expect((await local.request("hello", {})).role).toBe("router");
+    // Every remote connection is told why and closed by the server: busy at once, unauthorized when its time is up.
+    await Promise.all(raws.map((r) => r.ended));
+    const codes = raws.map((r) => (JSON.parse(r.got()) as { error: { code: string; message: string } }).error);
+    expect(codes.filter((e) => e.code === "busy").length).toBe(total - MAX_REMOTE_CONNECTIONS);
+    expect(codes.filter((e) => e.code === "unauthorized").map((e) => e.message)).toEqual(Array(MAX_REMOTE_CONNECTIONS).fill("did not authenticate within 300 ms"));
+    // Only our client ends stay open (the server destroyed its side even though we never closed ours): no fd leak.
+    // (+2: the local client and its server side.)
+    await until(() => fds() <= base + total + 2).catch(() => { throw new Error(`fds: ${fds() - base - total} more than expected`); });
+    expect(server.counters.connections).toBe(1);
+    // Once they are gone, a remote client authenticates and is served.
+    const ok = await ManagementClient.connectTcp("127.0.0.1", server.remotePort!, token);
+    expect((await ok.request("hello", {})).role).toBe("router");
+    ok.close();
+  });
+
+  test("a run directory someone else made or can write is refused by the server; a client will not use a socket in such a /tmp directory", async () => {
+    const n = await node("router");
+    const dir = tmpDir();
+    const target = { node: n, role: "router" as const, startedAt: 0, defaultPort: 1 };
+    mkdirSync(`${dir}/theirs`);
+    if (process.getuid!() === 0) {
+      chownSync(`${dir}/theirs`, 4242, 4242);
+      const e = await ManagementServer.listen(`${dir}/theirs/mgmt.sock`, target).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ManagementStartError);
+      expect((e as Error).message).toBe(`the run directory ${dir}/theirs belongs to uid 4242, not to us (uid 0); remove it or use another --run-dir`);
+    }
+    mkdirSync(`${dir}/open`);
+    chmodSync(`${dir}/open`, 0o777);
+    const e2 = await ManagementServer.listen(`${dir}/open/mgmt.sock`, target).catch((x: unknown) => x);
+    expect((e2 as Error).message).toBe(`the run directory ${dir}/open is writable by others (mode 777); chmod go-w it or use another --run-dir`);
+    symlinkSync(`${dir}/open`, `${dir}/link`);
+    const e3 = await ManagementServer.listen(`${dir}/link/mgmt.sock`, target).catch((x: unknown) => x);
+    expect((e3 as Error).message).toBe(`the run directory ${dir}/link is a symlink; remove it or use another --run-dir`);
+
+    // A daemon answers in our directory; then the directory is opened to everyone (or reached through a symlink).
+    const server = await ManagementServer.listen(`${dir}/ours/mgmt.sock`, target);
+    cleanups.push(() => server.close());
+    const c = await ManagementClient.connect(server.path);
+    c.close();
+    chmodSync(`${dir}/ours`, 0o777);
+    await expectFault(ManagementClient.connect(server.path), "untrusted", `not connecting to ${server.path}: the run directory ${dir}/ours is writable by others (mode 777); chmod go-w it or use another --run-dir`);
+    chmodSync(`${dir}/ours`, 0o755);
+    symlinkSync(`${dir}/ours`, `${dir}/ours-link`);
+    await expectFault(ManagementClient.connect(`${dir}/ours-link/mgmt.sock`), "untrusted", /is a symlink/);
+    // A missing directory is the usual no-daemon answer.
+    await expectFault(ManagementClient.connect(`${dir}/none/mgmt.sock`), "no-daemon", /\(no socket\)/);
   });
 });

@@ -10,19 +10,32 @@
  * Remote access is off unless asked for ({@linkcode RemoteOptions}): then a
  * TCP listener too, where a connection's first request must be `auth` with
  * the token; anything else, or a wrong token, is answered `unauthorized` and
- * the connection closed.
+ * the connection closed, as is one that does not authenticate in time.
+ * Local and remote connections have limits of their own, so that remote
+ * clients (authenticated or not) cannot lock out local management; a
+ * connection turned away is closed once told why.
  *
  * @module
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
+import { chmod, lstat, unlink } from "node:fs/promises";
 import * as net from "node:net";
+import { ensureRunDir } from "@serval/runtime";
 import { handleRequest, type ManagementContext, type ManagementCounters, ManagementFault } from "./handle_request.ts";
 import { decodeRequest, type ErrorCode, MAX_REQUEST_BYTES, PROTOCOL_VERSION } from "./protocol.ts";
 
-/** Most connections served at once (more are answered `busy` and closed). */
+/** Most local (unix socket) connections served at once (more are answered `busy` and closed). */
 export const MAX_CONNECTIONS = 32;
+
+/** Most remote (TCP) connections served at once, authenticated or not (more are answered `busy` and closed). */
+export const MAX_REMOTE_CONNECTIONS = 8;
+
+/** Default time a remote connection has to authenticate before it is closed (ms). */
+export const AUTH_TIMEOUT_MS = 5000;
+
+/** How long a connection told `busy`/`unauthorized`/`too-large` may take to read it and close before it is destroyed (ms). */
+const LINGER_MS = 500;
 
 /**
  * A management server cannot start: another daemon answers on the socket,
@@ -47,6 +60,8 @@ export interface RemoteOptions {
   readonly port: number;
   /** The shared secret every connection must present first (at least 16 characters). */
   readonly token: string;
+  /** Milliseconds a connection has to authenticate before it is closed (default {@linkcode AUTH_TIMEOUT_MS}). */
+  readonly authTimeoutMs?: number;
 }
 
 /** What a server runs requests against: the node, its role and the port of forward targets written without one. */
@@ -104,10 +119,12 @@ export class ManagementServer {
   readonly counters: ManagementCounters = { connections: 0, requests: 0, errors: 0 };
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
+  readonly #remoteSockets = new Set<net.Socket>();
   readonly #turnedAway = new Set<net.Socket>();
   readonly #ctx: ManagementContext;
   #tcp: net.Server | undefined;
   #tokenHash: Buffer | undefined;
+  #authTimeoutMs = AUTH_TIMEOUT_MS;
   #ino = -1;
   #closed: Promise<void> | undefined;
 
@@ -124,14 +141,15 @@ export class ManagementServer {
   }
 
   /**
-   * Creates the run directory (0755) when missing, replaces a stale socket
+   * Creates the run directory (0755) when missing and checks it is ours
+   * ({@linkcode ensureRunDir}), replaces a stale socket
    * (one nobody answers on), listens (socket 0600).
    *
    * @param path The socket path (`<runDir>/mgmt.sock`).
    * @param target The node the requests act on.
    * @param remote A TCP listener too (off by default).
    * @returns The listening server.
-   * @throws {ManagementStartError} When another daemon answers on `path`, or it cannot listen there.
+   * @throws {ManagementStartError} When another daemon answers on `path`, the run directory is not ours, or it cannot listen there.
    */
   static async listen(path: string, target: ManagementTarget, remote?: RemoteOptions): Promise<ManagementServer> {
     if (remote !== undefined && remote.token.length < 16) {
@@ -141,10 +159,11 @@ export class ManagementServer {
     try {
       // 0755, like /run/serval's peers: the sockets' own modes decide who may
       // connect (mgmt.sock 0600, app.sock 0660), and the application socket
-      // must stay reachable for the daemon's group.
-      await mkdir(dir, { recursive: true, mode: 0o755 });
+      // must stay reachable for the daemon's group. A directory someone else
+      // made (or can write) is refused: they could swap our sockets.
+      await ensureRunDir(dir);
     } catch (e) {
-      throw new ManagementStartError(`cannot create the run directory ${dir}: ${errorText(e)}`);
+      throw new ManagementStartError(errorText(e));
     }
     const st = await lstat(path).catch(() => undefined);
     if (st !== undefined) {
@@ -190,6 +209,7 @@ export class ManagementServer {
 
   async #listenTcp(remote: RemoteOptions): Promise<void> {
     this.#tokenHash = sha256(remote.token);
+    this.#authTimeoutMs = remote.authTimeoutMs ?? AUTH_TIMEOUT_MS;
     const tcp = net.createServer((s) => this.#serve(s, true));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -209,7 +229,7 @@ export class ManagementServer {
   /** Stops listening, closes every connection, removes the socket file (if it is still ours). Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      for (const s of [...this.#sockets, ...this.#turnedAway]) s.destroy();
+      for (const s of [...this.#sockets, ...this.#remoteSockets, ...this.#turnedAway]) s.destroy();
       const tcp = this.#tcp;
       if (tcp !== undefined) await new Promise<void>((resolve) => tcp.close(() => resolve()));
       await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -221,18 +241,26 @@ export class ManagementServer {
 
   #serve(s: net.Socket, remote: boolean): void {
     s.on("error", () => {});
-    if (this.#sockets.size >= MAX_CONNECTIONS || this.#closed !== undefined) {
+    const set = remote ? this.#remoteSockets : this.#sockets;
+    const max = remote ? MAX_REMOTE_CONNECTIONS : MAX_CONNECTIONS;
+    if (set.size >= max || this.#closed !== undefined) {
       this.counters.errors++;
-      // Tracked until closed, so that close() can end it too.
-      this.#turnedAway.add(s);
-      s.on("close", () => this.#turnedAway.delete(s));
-      s.end(replyError(null, "busy", `too many management connections (at most ${MAX_CONNECTIONS})`));
+      this.#turnAway(s, replyError(null, "busy", `too many ${remote ? "remote " : ""}management connections (at most ${max})`));
       return;
     }
-    this.#sockets.add(s);
+    set.add(s);
     this.counters.connections++;
+    // A remote connection that does not authenticate in time is cut: it holds a slot and an fd.
+    const authTimer = remote
+      ? setTimeout(() => {
+        this.counters.errors++;
+        this.#turnAway(s, replyError(null, "unauthorized", `did not authenticate within ${this.#authTimeoutMs} ms`));
+      }, this.#authTimeoutMs)
+      : undefined;
+    authTimer?.unref();
     s.on("close", () => {
-      this.#sockets.delete(s);
+      clearTimeout(authTimer);
+      set.delete(s);
       this.counters.connections--;
     });
     const conn = { authenticated: !remote };
@@ -250,7 +278,8 @@ export class ManagementServer {
         if (line.trim() === "") continue;
         if (!s.writable) return;
         const reply = this.#answer(line, conn);
-        if (!conn.authenticated) return void s.end(reply);
+        if (!conn.authenticated) return this.#turnAway(s, reply);
+        clearTimeout(authTimer);
         s.write(reply);
       }
       if (start < chunk.length) {
@@ -265,7 +294,28 @@ export class ManagementServer {
     this.counters.requests++;
     this.counters.errors++;
     s.removeAllListeners("data");
-    s.end(replyError(null, "too-large", `request longer than ${MAX_REQUEST_BYTES} bytes`));
+    this.#turnAway(s, replyError(null, "too-large", `request longer than ${MAX_REQUEST_BYTES} bytes`));
+  }
+
+  /**
+   * Sends a last reply and closes: destroyed when the peer closes too, or
+   * after {@linkcode LINGER_MS}; never left half-open holding an fd until
+   * the peer closes. Tracked so that close() ends it too.
+   */
+  #turnAway(s: net.Socket, reply: string): void {
+    s.removeAllListeners("data");
+    this.#turnedAway.add(s);
+    const t = setTimeout(() => s.destroy(), LINGER_MS);
+    t.unref();
+    s.on("close", () => {
+      clearTimeout(t);
+      this.#turnedAway.delete(s);
+    });
+    // Whatever else it sent is read and dropped. Not destroyed as soon as the
+    // reply is flushed: a close with unread input sends a reset, and the
+    // peer may lose the reply. Its FIN closes it (no half-open), else the timer.
+    s.resume();
+    s.end(reply);
   }
 
   /** One request line to one reply line. Never throws. */

@@ -49,8 +49,9 @@ export {
 export type { ErrorCode, Op, ParamsOf, Request, RequestFault, ResultOf } from "./protocol.ts";
 export { handleRequest, ManagementFault } from "./handle_request.ts";
 export type { ManagementContext, ManagementCounters } from "./handle_request.ts";
-export { MAX_CONNECTIONS, ManagementServer, ManagementStartError, socketAnswers } from "./management_server.ts";
+export { AUTH_TIMEOUT_MS, MAX_CONNECTIONS, MAX_REMOTE_CONNECTIONS, ManagementServer, ManagementStartError, socketAnswers } from "./management_server.ts";
 export type { ManagementTarget, RemoteOptions } from "./management_server.ts";
 export { ManagementClient, ManagementError } from "./management_client.ts";
 export type { ClientErrorCode } from "./management_client.ts";
 export { ManagementLive, managementLayer } from "./management_live.ts";
+export { readTokenFile } from "./read_token_file.ts";

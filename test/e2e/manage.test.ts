@@ -291,18 +291,23 @@ describe("serval management commands against running daemons", () => {
     expect(iface.code).toBe(0);
     expect(iface.out).toMatch(new RegExp(`^\\d+ flow\\(s\\) (moved|moving) off 127\\.0\\.0\\.1 to 127\\.0\\.0\\.1:${hport}\\n$`));
 
-    const [noFlow, badId, notOurs, noTo, noIface] = await Promise.all([
+    const [noFlow, badId, notOurs, noTo, noIface, fromNotOurs, toNotOurs] = await Promise.all([
       serval("migrate", "flow", "12345", "to", "127.0.0.1", "--run-dir", H),
       serval("migrate", "flow", "abc", "to", "127.0.0.1", "--run-dir", H),
       serval("migrate", "flow", String(id), "to", "198.18.9.9", "--run-dir", H),
       serval("migrate", "flow", String(id), "--run-dir", H),
       serval("migrate", "iface", "nope0", "--run-dir", H),
+      serval("migrate", "iface", "198.18.9.9", "--run-dir", H),
+      serval("migrate", "iface", "127.0.0.1", "to", "198.18.9.9", "--run-dir", H),
     ]);
     expectError(noFlow, 1, "serval migrate flow: no flow 12345");
     expectError(badId, 2, 'serval migrate flow: flow: expected an integer 1..4294967295, got "abc"');
     expectError(notOurs, 1, new RegExp(`^serval migrate flow: 198\\.18\\.9\\.9 is not one of this node's locators \\(127\\.0\\.0\\.1:${hport}\\)$`));
     expectError(noTo, 2, 'serval migrate flow: missing "to IP[:PORT]"');
     expectError(noIface, 1, /^serval migrate iface: no interface or address "nope0"/);
+    // Addresses that are not ours are refused, not reported as "0 flow(s) moved".
+    expectError(fromNotOurs, 1, new RegExp(`^serval migrate iface: no interface or address "198\\.18\\.9\\.9" on this node \\(have .*127\\.0\\.0\\.1:${hport}\\)$`));
+    expectError(toNotOurs, 1, new RegExp(`^serval migrate iface: 198\\.18\\.9\\.9 is not one of this node's locators \\(127\\.0\\.0\\.1:${hport}\\)$`));
   }, 90_000);
 
   test("help with examples, shell completion, no daemon", async () => {
