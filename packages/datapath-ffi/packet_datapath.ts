@@ -9,6 +9,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { ptr } from "bun:ffi";
 import { BATCH_BROADCAST } from "@serval/datapath";
 import type { Datapath, DatapathEvent, DatapathStats, LocalAddress, PacketBatch } from "@serval/datapath";
@@ -114,6 +115,8 @@ interface Iface {
   up: boolean;
   readonly sock: PacketSocket;
   readonly tx: TxQueue;
+  /** The RX ring as a Buffer: `copy` moves a frame out without a view per packet (~35 instead of ~75 ns). */
+  readonly rxBuf: Buffer;
 }
 
 const STATE = 0;
@@ -321,7 +324,9 @@ export class PacketDatapath implements Datapath {
         closePacketSocket(sock);
         throw e;
       }
-      const f: Iface = { ifindex: l.ifindex, name: l.name, mac: l.mac, mtu: l.mtu, up: linkUp(l), sock, tx };
+      const mem = sock.ring.bytes;
+      const rxBuf = Buffer.from(mem.buffer, mem.byteOffset, mem.byteLength);
+      const f: Iface = { ifindex: l.ifindex, name: l.name, mac: l.mac, mtu: l.mtu, up: linkUp(l), sock, tx, rxBuf };
       this.#ifaces.set(l.ifindex, f);
       this.#ifList.push(f);
     }
@@ -433,7 +438,7 @@ export class PacketDatapath implements Datapath {
         const i = batch.count++;
         batch.offset[i] = batch.used;
         batch.length[i] = rx.salLen;
-        batch.data.set(mem.subarray(rx.salOff, rx.salOff + rx.salLen), batch.used);
+        f.rxBuf.copy(batch.data, batch.used, rx.salOff, rx.salOff + rx.salLen);
         batch.used += rx.salLen;
         // Addresses byte by byte: no temporary views per packet.
         const alen = rx.family === 4 ? 4 : 16;
@@ -458,7 +463,6 @@ export class PacketDatapath implements Datapath {
       }
     }
     this.#next = nIf === 0 ? 0 : (this.#next + 1) % nIf;
-    const dbg = ((globalThis as any).__dbg ??= { arms: 0, recv: 0, rxcalls: 0 }); dbg.rxcalls++; dbg.recv += batch.count - start; // DBG
     return batch.count - start;
   }
 
@@ -676,7 +680,6 @@ export class PacketDatapath implements Datapath {
     this.#lastDrain = performance.now();
     const released: Neighbour[] = [];
     const ok = this.#nle.drain((buf, m) => {
-      { const d = ((globalThis as any).__dbg ??= { arms: 0, recv: 0, rxcalls: 0 }); d["nl" + m.type] = (d["nl" + m.type] ?? 0) + 1; } // DBG
       switch (m.type) {
         case RTM_NEWLINK:
         case RTM_DELLINK:
@@ -771,7 +774,6 @@ export class PacketDatapath implements Datapath {
     // Still armed from an earlier call (the driver woke for something else): share its promise.
     if (this.#pending !== undefined && Atomics.load(c, STATE) === ARMED) return this.#pending;
     // Re-arm the worker: it polls again and flips the state to READY.
-    ((globalThis as any).__dbg ??= { arms: 0, recv: 0, rxcalls: 0 }).arms++; // DBG
     Atomics.store(c, STATE, ARMED);
     Atomics.notify(c, STATE);
     const r = (Atomics as AtomicsWithWaitAsync).waitAsync(c, STATE, ARMED);

@@ -30,6 +30,7 @@ export type { ConnectionOptions, Datagram, ServiceLike } from "./serval_api.ts";
 export { ConnectError, connectScoped, datagramScoped, listenScoped } from "./scoped_api.ts";
 export { ServalNode } from "./serval_node.ts";
 export { NodeAddresses } from "./node_addresses.ts";
+export { checkRunDir, ensureRunDir, RunDirError } from "./run_dir.ts";
 export type { AddressChange } from "./node_addresses.ts";
 export { MultiDatapath } from "./multi_datapath.ts";
 export { StreamConnection } from "./stream_connection.ts";

@@ -338,6 +338,7 @@ export class ServalNode {
         if (this.datapathEvents.length > 256) this.datapathEvents.shift();
         this.#addressEvent(now, d);
       }
+      const looped = this.host.looped;
       for (const h of this.#stepHooks) {
         try {
           h(now);
@@ -347,6 +348,9 @@ export class ServalNode {
       }
       // Hooks may have produced events (a flow closed by the application).
       this.#deliverEvents(now);
+      // What the hooks sent to a flow of this very node arrived already: no
+      // packet will wake us for it, so step again (its hook may have run).
+      if (this.host.looped !== looped) this.kick();
       this.#flush();
     } finally {
       this.#inStep = false;

@@ -297,6 +297,7 @@ export class SalHost {
   readonly #out: OutboundPacket[] = [];
   readonly #events: HostEvent[] = [];
   readonly #loopback: InboundPacket[] = [];
+  #looped = 0;
   readonly #drops = new Map<string, number>();
   readonly #ix = new SalIndex();
   readonly #timers = new TimerHeap();
@@ -329,6 +330,16 @@ export class SalHost {
   /** Packets dropped, by reason. */
   get drops(): ReadonlyMap<string, number> {
     return this.#drops;
+  }
+
+  /**
+   * Packets delivered from this host to itself so far (flows between two
+   * applications of this host). A runtime that calls into the host outside
+   * its receive path (an application writing) runs again when this grew:
+   * the other end has news that no packet will announce.
+   */
+  get looped(): number {
+    return this.#looped;
   }
 
   /** This node's locators; the first is the source of new flows and of datagrams. */
@@ -721,6 +732,8 @@ export class SalHost {
    * flows in TIME-WAIT).
    */
   pollTimeout(): number | undefined {
+    // Loopback packets left over by a bounded #settle: due now.
+    if (this.#loopback.length > 0) return 0;
     const t = Math.min(this.serviceTable.pollTimeout() ?? Infinity, this.#nextFlowDeadline());
     return t === Infinity ? undefined : t;
   }
@@ -1164,7 +1177,7 @@ export class SalHost {
     const src = f.local ?? this.#locals[0]!;
     const dst = f.peer!;
     fillTransportChecksum(rec.protocol, bytes, SAL_HEADER_LEN, t, src, dst);
-    this.#out.push({ bytes, src, dst });
+    this.#send(bytes, src, dst);
   }
 
   #sendControl(now: number, rec: FlowRec, c: ControlOut): void {
@@ -1186,7 +1199,7 @@ export class SalHost {
     const bytes = buf.subarray(0, n + t);
     if (c.to) {
       if (t > 0) fillTransportChecksum(rec.protocol, bytes, n, t, src, c.to);
-      this.#out.push({ bytes, src, dst: c.to });
+      this.#send(bytes, src, c.to);
       return;
     }
     if (this.#routeOut(now, bytes, n, src, { kind: "syn", flow: rec.id }, 0) !== undefined) rec.flow.fail("unreachable");
@@ -1194,8 +1207,29 @@ export class SalHost {
 
   #emitTo(bytes: Uint8Array, hl: number, src: Locator, dst: Locator): undefined {
     if (bytes.length > hl) fillTransportChecksum(readSalProtocolOf(bytes), bytes, hl, bytes.length - hl, src, dst);
-    this.#out.push({ bytes, src, dst });
+    this.#send(bytes, src, dst);
     return undefined;
+  }
+
+  /**
+   * Queues a packet of ours. One addressed to one of our own locators (a
+   * flow between two applications of this host) is delivered here: a
+   * datapath drops what it receives from itself (looped-back broadcasts).
+   * Copied, as it may wait in the loopback queue past the arena's reuse.
+   */
+  #send(bytes: Uint8Array, src: Locator, dst: Locator): void {
+    if (this.#isLocal(dst)) this.#loopback.push({ bytes: bytes.slice(), off: 0, len: bytes.length, src, dst });
+    else this.#out.push({ bytes, src, dst });
+  }
+
+  #isLocal(l: Locator): boolean {
+    for (const x of this.#locals) {
+      if (x.port !== l.port || x.address.length !== l.address.length) continue;
+      let i = 0;
+      while (i < x.address.length && x.address[i] === l.address[i]) i++;
+      if (i === x.address.length) return true;
+    }
+    return false;
   }
 
   /**
@@ -1285,6 +1319,7 @@ export class SalHost {
   #runLoopback(now: number): void {
     for (let i = 0; i < 64 && this.#loopback.length > 0; i++) {
       const p = this.#loopback.shift()!;
+      this.#looped++;
       const r = this.#handle(now, p, 0);
       if (r !== undefined) this.#drop(r);
     }

@@ -53,7 +53,7 @@ const MODULE = new Uint8Array([
 ]);
 
 interface Kernel {
-  readonly heap: ArrayBuffer;
+  readonly heap: ArrayBufferLike;
   readonly sum: (p: number, n: number) => number;
 }
 
@@ -66,18 +66,29 @@ let used = 0;
  * checksum compares a buffer's `buffer` with it).
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { checksumBuffer } from "@serval/wire";
+ * import { checksumHeap } from "./checksum_wasm.ts";
+ * const b = checksumBuffer(64);
+ * assert(checksumHeap === undefined || b.buffer === checksumHeap);
+ * ```
  */
-export let checksumHeap: ArrayBuffer | undefined;
+export let checksumHeap: ArrayBufferLike | undefined;
 
 function load(): Kernel | null {
   if (kernel !== undefined) return kernel;
+  let k: Kernel | null = null;
   try {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-    kernel = { heap: (inst.exports.mem as WebAssembly.Memory).buffer, sum: inst.exports.sum as (p: number, n: number) => number };
+    k = { heap: (inst.exports.mem as WebAssembly.Memory).buffer, sum: inst.exports.sum as (p: number, n: number) => number };
   } catch {
-    kernel = null; // no WebAssembly, or no SIMD: the JavaScript path does it all
+    // no WebAssembly, or no SIMD: the JavaScript path does it all
   }
-  return kernel;
+  kernel = k;
+  return k;
 }
 
 /**
@@ -110,8 +121,18 @@ export function checksumBuffer(n: number): Uint8Array {
 /**
  * The byte-swapped one's-complement sum of `n16` bytes (a multiple of 16)
  * at byte `p` of {@linkcode checksumHeap}, folded to 16 bits, swapped back.
+ * Call only once {@linkcode checksumHeap} is set.
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checksumBuffer } from "@serval/wire";
+ * import { checksumHeap, heapSum } from "./checksum_wasm.ts";
+ * const b = checksumBuffer(16).fill(1);
+ * if (checksumHeap !== undefined) assertEquals(heapSum(b.byteOffset, 16), 8 * 0x0101);
+ * ```
  */
 export function heapSum(p: number, n16: number): number {
   let r = kernel!.sum(p, n16) >>> 0;
