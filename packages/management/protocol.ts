@@ -16,6 +16,7 @@
  */
 
 import { Exit, Schema, SchemaIssue } from "effect";
+import { describeSchemaIssue, showValue as show } from "@serval/runtime";
 import { formatIp, type Locator, parseIp, ServicePrefix } from "@serval/wire";
 
 /** Protocol version: the `v` of every request and reply. */
@@ -381,8 +382,6 @@ export type LeaseRow = typeof LeaseRow.Type;
 // ---------------------------------------------------------------------------
 // Decoding
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1();
-
 /** A request that cannot be carried out, with the reply's error. */
 export interface RequestFault {
   readonly code: ErrorCode;
@@ -471,33 +470,6 @@ function decodeWith(schema: Schema.Top, input: unknown, exact: boolean): unknown
   const issue = err?.error !== null && typeof err?.error === "object" && "issue" in err.error
     ? (err.error as { issue: SchemaIssue.Issue }).issue
     : undefined;
-  return issue ? describeIssue(issue, input) : "invalid request";
+  return issue ? describeSchemaIssue(issue, input, "request") : "invalid request";
 }
 
-/** The first issue as `path: message, got value`. */
-function describeIssue(issue: SchemaIssue.Issue, input: unknown): string {
-  const first = formatter(issue).issues[0];
-  if (!first) return "invalid request";
-  const keys = (first.path ?? []).map((k) => (typeof k === "object" && k !== null && "key" in k ? k.key : k)) as PropertyKey[];
-  const path = keys.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "");
-  let message = first.message;
-  if (message === "Expected no excess property") message = "unknown field";
-  else if (message === "Missing key") message = "missing";
-  else message = message.charAt(0).toLowerCase() + message.slice(1);
-  let value: unknown = input;
-  for (const k of keys) value = value !== null && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[k] : undefined;
-  const got = keys.length === 0 || message === "missing" || message === "unknown field" || /, got /.test(message) || value === undefined
-    ? ""
-    : `, got ${show(value)}`;
-  return `${path || "request"}: ${message}${got}`;
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return "nothing";
-  try {
-    const s = JSON.stringify(v) ?? String(v);
-    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  } catch {
-    return String(v);
-  }
-}

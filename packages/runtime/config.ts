@@ -19,6 +19,7 @@ import type { ControlAgentOptions } from "@serval/discovery";
 import type { ActionPluginFactory } from "@serval/sal";
 import { type Locator, SERVAL_UDP_PORT, ServicePrefix } from "@serval/wire";
 import { ROUND_ROBIN_PLUGIN, roundRobin } from "@serval/plugin-round-robin";
+import { describeSchemaIssue, showValue as show } from "./describe_schema_issue.ts";
 import type { ServalNode, ServalNodeOptions } from "./serval_node.ts";
 import { openUdpDatapath } from "./udp_datapath.ts";
 import { ServalApi } from "./serval_api.ts";
@@ -80,6 +81,7 @@ export const DEFAULT_PORT: number = SERVAL_UDP_PORT;
  * - `echo`: services this node serves with the built-in echo service.
  * - `aggregates`: router: prefixes it registers with its upstream `routers`
  *   (what the hosts behind it serve, summarised).
+ * - `warmUp`: run a short in-memory warm-up before starting (default true).
  *
  * @example Decode a minimal config
  * ```ts
@@ -105,6 +107,8 @@ export const NodeConfig = Schema.Struct({
   balance: withDefault(Schema.Literals(["round-robin", "random"]).annotate({ message: "expected round-robin or random" }), "round-robin"),
   echo: withDefault(Schema.Array(ServiceText), []),
   aggregates: withDefault(Schema.Array(ServiceText), []),
+  /** Run `warmUp` before the node starts (default true): its first connections then run on warm code. */
+  warmUp: Schema.optionalKey(Schema.Boolean.annotate({ message: "expected true or false" })),
   /** Directory of the daemon's local sockets (management, applications); default {@linkcode defaultRunDir}. */
   runDir: Schema.optionalKey(Schema.String.annotate({ message: "expected a directory path" }).check(
     Schema.makeFilter((s: string) => s.length > 0 && s.length < 90, { message: "expected a directory path (1..89 characters: socket paths are short)" }),
@@ -197,8 +201,6 @@ export class DatapathError extends Schema.TaggedError<DatapathError>()("Datapath
 // Decoding and loading
 
 const decodeExit = Schema.decodeUnknownExit(NodeConfig);
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1();
-
 /**
  * Decodes and validates a config object.
  *
@@ -224,33 +226,7 @@ export function parseConfig(input: unknown): NodeConfig {
   const err = r.cause.reasons.find((x) => x._tag === "Fail")?.error;
   const issue = err !== undefined && typeof err === "object" && "issue" in err ? (err as { issue: SchemaIssue.Issue }).issue : undefined;
   if (!issue) throw new ConfigError({ message: `invalid config: ${String(err)}` });
-  throw new ConfigError({ message: describeIssue(issue, input) });
-}
-
-/** The first issue as `path: message, got value`. */
-function describeIssue(issue: SchemaIssue.Issue, input: unknown): string {
-  const first = formatter(issue).issues[0];
-  if (!first) return "invalid config";
-  const keys = (first.path ?? []).map((k) => (typeof k === "object" && k !== null && "key" in k ? k.key : k)) as PropertyKey[];
-  const path = keys.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "");
-  let message = first.message;
-  if (message === "Expected no excess property") message = "unknown field";
-  else if (message === "Missing key") message = "missing";
-  else message = message.charAt(0).toLowerCase() + message.slice(1);
-  let value: unknown = input;
-  for (const k of keys) value = value !== null && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[k] : undefined;
-  const got = message === "missing" || message === "unknown field" || /, got /.test(message) ? "" : `, got ${show(value)}`;
-  return `${path || "config"}: ${message}${got}`;
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (typeof v === "string") return JSON.stringify(v);
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
+  throw new ConfigError({ message: describeSchemaIssue(issue, input, "config") });
 }
 
 /**

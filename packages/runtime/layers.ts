@@ -28,6 +28,7 @@ import type { Lease } from "@serval/discovery";
 import { type Locator, locatorKey, ServicePrefix } from "@serval/wire";
 import { ConfigError, DatapathError, loadConfig, type NodeConfig, openDatapath, serveEcho, toNodeOptions } from "./config.ts";
 import { ServalNode } from "./serval_node.ts";
+import { warmUp } from "./warm_up.ts";
 
 // ---------------------------------------------------------------------------
 // What a running node reports
@@ -157,7 +158,7 @@ export const NodeLive: Layer.Layer<RunningNode, ConfigError, ServalConfig | Serv
     const report = yield* NodeReporter;
     const running = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => startNode(config, datapath, report),
+        try: (signal) => startNode(config, datapath, report, signal),
         // ServalNode.start throws RangeError on options out of range: a config problem.
         catch: (e) => new ConfigError({ message: errorText(e) }),
       }),
@@ -232,9 +233,13 @@ interface Started {
   stop(): Promise<void>;
 }
 
-async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeReport) => void): Promise<Started> {
+async function startNode(config: NodeConfig, inner: Datapath, report: (r: NodeReport) => void, signal?: AbortSignal): Promise<Started> {
   const names = new Map(config.echo.map((s) => [ServicePrefix.parse(s).toString(), s] as const));
   const opts = toNodeOptions(config, inner);
+  // Before the node starts: its first packets then run on warm (JIT-compiled) code (issue 6).
+  if (config.warmUp !== false) await warmUp({ once: true });
+  // Interrupted meanwhile: the datapath is being closed, start nothing on it.
+  if (signal?.aborted) throw new Error("Cannot start Serval node: interrupted while warming up");
   const node = await ServalNode.start(opts);
   let stopEcho: () => void = () => {};
   try {

@@ -25,6 +25,7 @@
  */
 
 export { CryptoRandom } from "./crypto_random.ts";
+export { describeSchemaIssue, showValue } from "./describe_schema_issue.ts";
 export { DatagramSocket, ServalApi, ServiceListener } from "./serval_api.ts";
 export type { ConnectionOptions, Datagram, ServiceLike } from "./serval_api.ts";
 export { ConnectError, connectScoped, datagramScoped, listenScoped } from "./scoped_api.ts";
@@ -34,6 +35,8 @@ export { checkRunDir, ensureRunDir, RunDirError } from "./run_dir.ts";
 export type { AddressChange } from "./node_addresses.ts";
 export { MultiDatapath } from "./multi_datapath.ts";
 export { StreamConnection } from "./stream_connection.ts";
+export { warmUp } from "./warm_up.ts";
+export type { WarmUpOptions, WarmUpResult } from "./warm_up.ts";
 export type { NodeStats, ServalNodeOptions } from "./serval_node.ts";
 export { openUdpDatapath, UDP_MAX_PAYLOAD, UdpDatapath } from "./udp_datapath.ts";
 export type { UdpDatapathOptions } from "./udp_datapath.ts";

@@ -74,24 +74,30 @@ describe.skipIf(skip)("connect latency over a delay node", () => {
       const pp = spawnSync("ip", ["netns", "exec", ns.c, "python3", "-c", `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\nr=[]\nfor i in range(20):\n t=time.perf_counter(); s.sendto(b'x',('${net}.3',7)); s.recvfrom(100); r.append((time.perf_counter()-t)*1e6)\nr.sort(); print(int(r[0]), int(r[10]))`], { encoding: "utf8" });
       echo.kill();
       console.log(`[e2e] the path alone (kernel UDP ping-pong): min/p50 ${pp.stdout.trim()} µs ${pp.stderr.trim().slice(-200)}`);
-      const router = inNs(ns.r, [CLI, "router"]);
-      const replica = inNs(ns.h, [CLI, "host", "--echo", "echo.example", "--router", `${net}.2`]);
+      const [pathMin, pathP50] = pp.stdout.trim().split(" ").map(Number) as [number, number];
+      // SERVAL_DELAY_NO_WARM_UP=1: every process starts cold (for comparison with the default).
+      const noWarm = process.env.SERVAL_DELAY_NO_WARM_UP ? ["--no-warm-up"] : [];
+      const router = inNs(ns.r, [CLI, "router", ...noWarm]);
+      const replica = inNs(ns.h, [CLI, "host", "--echo", "echo.example", "--router", `${net}.2`, ...noWarm]);
       procs.push(router, replica);
       await router.waitFor(/lease \+/, 10_000);
 
-      const client = inNs(ns.c, [CLIENT, "--router", `${net}.2`, "--service", "echo.example", "--count", "50", "--parallel", "1", "--bytes", "16", "--warmup", "50"]);
+      const client = inNs(ns.c, [CLIENT, "--router", `${net}.2`, "--service", "echo.example", "--count", "50", "--parallel", "1", "--bytes", "16", "--warmup", "50", ...noWarm]);
       procs.push(client);
       await client.exited;
       const line = client.stdout.split("\n").find((l) => l.startsWith("{"));
       if (!line) throw new Error(`client printed nothing: ${client.stderr.slice(-500)}`);
       const r = JSON.parse(line) as { ok: number; connectUs: { min: number; p50: number; p90: number } };
       console.log(`[e2e] connect over a 10 ms one-way delay node: min ${r.connectUs.min} µs, p50 ${r.connectUs.p50} µs, p90 ${r.connectUs.p90} µs (one RTT = 20,000 µs)`);
+      console.log(`[e2e] connect minus the path's RTT: p50 ${r.connectUs.p50 - pathP50} µs, min ${r.connectUs.min - pathMin} µs (warm-up ${noWarm.length ? "off" : "on"})`);
       expect(r.ok).toBe(50);
       // One round trip at least (the SYN-ACK comes straight back), never two.
       expect(r.connectUs.min).toBeGreaterThanOrEqual(20_000);
-      // Issue 6 asks for one round trip plus at most 1 ms; measured: ~1–3 ms of
-      // processing in three processes (router and replica ~0.4–1.9 ms each, see
-      // the closing note). Bounded at 5 ms until that is brought down.
+      // Issue 6 asks for one round trip plus at most 1 ms. Every process runs
+      // warmUp() before its node starts (cold JIT code was most of the cost);
+      // measured, p50 minus the path's p50 RTT: ~0.8–1.9 ms with it (median
+      // ~1.1 ms), ~1.3–2.8 ms without (SERVAL_DELAY_NO_WARM_UP=1), on a shared
+      // 2-core machine. Not reliably under 1 ms: bounded at 5 ms.
       expect(r.connectUs.p50).toBeLessThanOrEqual(25_000);
     } finally {
       for (const p of procs) p.kill();
