@@ -25,9 +25,11 @@ import { fail, type PresetExit, type PresetRole } from "./preset_command.ts";
  * ```
  */
 export function presetLayers(role: PresetRole): NodeExtraLayer<PresetExit>[] {
-  const layers: NodeExtraLayer<PresetExit>[] = [];
-  layers.push(appSocketLayer({ onReady: (path) => console.log(`serval ${role}: applications at ${path}`) }).pipe(Layer.catchTag("AppSocketError", (e) => Layer.effectDiscard(fail(1, `serval ${role}: ${e.message}`)))));
-  layers.push(managementLayer({ onReady: (path) => console.log(`serval ${role}: management at ${path}`) }).pipe(Layer.catchTag("ManagementStartError", (e) => Layer.effectDiscard(fail(1, `serval ${role}: ${e.message}`)))));
-  void role;
-  return layers;
+  // A layer that cannot start (its socket taken by another daemon, a run
+  // directory that is not ours) ends the preset with one line and exit 1.
+  const orExit = (e: { readonly message: string }) => Layer.effectDiscard(fail(1, `serval ${role}: ${e.message}`));
+  return [
+    appSocketLayer({ onReady: (path) => console.log(`serval ${role}: applications at ${path}`) }).pipe(Layer.catchTag("AppSocketError", orExit)),
+    managementLayer({ onReady: (path) => console.log(`serval ${role}: management at ${path}`) }).pipe(Layer.catchTag("ManagementStartError", orExit)),
+  ];
 }
