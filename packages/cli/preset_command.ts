@@ -90,7 +90,7 @@ export function reportPrinter(role: PresetRole, opts: FormatOptions = {}): (r: N
       case "registered": {
         const self = selfFor(r.router);
         return [
-          `${p} registered ${r.services.join(", ")}${self ? ` at ${self}` : ""} with ${locatorText(r.router)} (${r.routers} router(s), lease ${r.lifetimeMs} ms)`,
+          `${p} registered ${r.services.map(shortPrefixText).join(", ")}${self ? ` at ${self}` : ""} with ${locatorText(r.router)} (${r.routers} router(s), lease ${r.lifetimeMs} ms)`,
         ];
       }
       case "refused":
@@ -115,7 +115,11 @@ function locatorText(l: Locator): string {
 
 /** A prefix with the trailing zero bytes of a long serviceID cut (names hash to their first bytes). */
 function prefixText(p: ServicePrefix): string {
-  const s = p.toString();
+  return shortPrefixText(p.toString());
+}
+
+/** {@linkcode prefixText} on a prefix's text form; other text (a configured name) is kept. */
+function shortPrefixText(s: string): string {
   const m = /^([0-9a-f]{64})\/(\d+)$/.exec(s);
   if (!m) return s;
   const hex = m[1]!.replace(/(00)+$/, "");
