@@ -25,7 +25,7 @@
 import { chmod, lstat, stat, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { type DatagramSocket, ensureRunDir, ServalApi, type ServalNode, type ServiceListener, type StreamConnection } from "@serval/runtime";
+import { type DatagramSocket, describeCloseReason, ensureRunDir, ServalApi, type ServalNode, type ServiceListener, type StreamConnection } from "@serval/runtime";
 import {
   APP_PROTOCOL_VERSION,
   type AppErrorCode,
@@ -107,19 +107,6 @@ function codeOf(reason: CloseReason | unknown): AppErrorCode {
       return reason;
     default:
       return "reset";
-  }
-}
-
-function describe(code: AppErrorCode): string {
-  switch (code) {
-    case "refused":
-      return "refused (nobody listens on this service there)";
-    case "unreachable":
-      return "unreachable (no route to the service)";
-    case "timeout":
-      return "timed out";
-    default:
-      return code;
   }
 }
 
@@ -480,7 +467,7 @@ class AppSession {
         if (this.#channels.get(channel)?.kind !== "connecting") return;
         this.#channels.delete(channel);
         const code = codeOf(e instanceof Error ? e.cause : undefined);
-        this.send({ type: "error", channel, code, message: `Cannot connect to ${service}: ${describe(code)}` });
+        this.send({ type: "error", channel, code, message: `Cannot connect to ${service}: ${describeCloseReason(code)}` });
       },
     );
   }
@@ -719,7 +706,7 @@ class DaemonStream {
     this.#dead = true;
     this.#wake();
     this.#s.forget(this.channel);
-    this.#s.send({ type: "reset", channel: this.channel, code, message: `Connection ${describe(code)}` });
+    this.#s.send({ type: "reset", channel: this.channel, code, message: `Connection ${describeCloseReason(code)}` });
   }
 
   /** Both directions done for the application: the channel goes (the flow finishes by itself). */

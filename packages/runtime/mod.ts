@@ -26,7 +26,7 @@
 
 export { CryptoRandom } from "./crypto_random.ts";
 export { describeSchemaIssue, showValue } from "./describe_schema_issue.ts";
-export { DatagramSocket, ServalApi, ServiceListener } from "./serval_api.ts";
+export { DatagramSocket, describeCloseReason, ServalApi, ServiceListener } from "./serval_api.ts";
 export type { ConnectionOptions, Datagram, ServiceLike } from "./serval_api.ts";
 export { ConnectError, connectScoped, datagramScoped, listenScoped } from "./scoped_api.ts";
 export { ServalNode } from "./serval_node.ts";

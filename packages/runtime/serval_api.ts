@@ -328,7 +328,7 @@ export class ServalApi {
         const waiting = this.#connecting.get(e.flow);
         if (waiting) {
           this.#connecting.delete(e.flow);
-          waiting.reject(new Error(`Cannot connect to ${waiting.service}: ${describe(e.reason)}`, { cause: e.reason }));
+          waiting.reject(new Error(`Cannot connect to ${waiting.service}: ${describeCloseReason(e.reason)}`, { cause: e.reason }));
         }
         const c = this.#conns.get(e.flow);
         if (c) {
@@ -351,7 +351,21 @@ export class ServalApi {
   }
 }
 
-function describe(reason: CloseReason): string {
+/**
+ * Why a flow ended, as words for an error line (what the application socket
+ * and the API's errors say).
+ *
+ * @param reason A close reason (or an error code that shares its words).
+ * @returns The reason with what it means to the user.
+ *
+ * @example
+ * ```ts
+ * import { describeCloseReason } from "@serval/runtime";
+ * console.assert(describeCloseReason("unreachable") === "unreachable (no route to the service)");
+ * console.assert(describeCloseReason("reset") === "reset");
+ * ```
+ */
+export function describeCloseReason(reason: CloseReason | string): string {
   switch (reason) {
     case "refused":
       return "refused (nobody listens on this service there)";
